@@ -1,0 +1,226 @@
+#include "dataplane/control.h"
+
+#include <poll.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstdio>
+
+namespace espgw::dp {
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+namespace {
+std::string mac_str(const rte_ether_addr& a) {
+  char b[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(b, sizeof b, &a);
+  return b;
+}
+}  // namespace
+
+bool Control::install_config_routes(std::string* err) {
+  for (uint16_t i = 0; i < rt_.ports.size(); ++i) {
+    const PortRt& p = rt_.ports[i];
+    if (p.exception) continue;
+    for (const auto& a : p.addrs) {
+      NhSpec conn{NhKind::kConnected, i, {}};
+      if (!routes_.add(a.connected(), RouteSource::kConnected, conn, err)) return false;
+      NhSpec local{NhKind::kLocal, rt_.exception_port, {}};
+      Prefix host{a.addr, uint8_t(a.addr.is_v4() ? 32 : 128)};
+      if (!routes_.add(host, RouteSource::kLocal, local, err)) return false;
+    }
+  }
+  for (const auto& r : cfg_.instance.routes) {
+    NhSpec nh;
+    if (r.blackhole) {
+      nh.kind = NhKind::kBlackhole;
+    } else if (!r.tunnel.empty()) {
+      *err = "route " + r.prefix.str() + ": tunnel routes are not supported yet";
+      return false;
+    } else if (r.via.is_set()) {
+      if (!routes_.resolve_via(r.via, r.port, nh, err)) {
+        *err = "route " + r.prefix.str() + ": " + *err;
+        return false;
+      }
+    } else {
+      const model::Port* mp = cfg_.find_port(r.port);
+      nh.kind = NhKind::kConnected;
+      for (uint16_t i = 0; mp && i < rt_.ports.size(); ++i)
+        if (rt_.ports[i].name == mp->name) nh.port = i;
+    }
+    if (!routes_.add(r.prefix, RouteSource::kStatic, nh, err)) return false;
+  }
+  return routes_.commit(err);
+}
+
+api::Json Control::show_ports() const {
+  api::Json a = api::Json::array();
+  for (uint16_t i = 0; i < rt_.ports.size(); ++i) {
+    const PortRt& p = rt_.ports[i];
+    PortCounters c = rt_.counters->total_port(i);
+    rte_eth_stats st{};
+    rte_eth_stats_get(p.eth_id, &st);
+    api::Json addrs = api::Json::array();
+    for (const auto& ad : p.addrs) addrs.push_back(ad.str());
+    a.push_back({{"name", p.name},
+                 {"ethdev", p.eth_id},
+                 {"mac", mac_str(p.mac)},
+                 {"mtu", p.mtu},
+                 {"addresses", addrs},
+                 {"rx_packets", c.rx_packets},
+                 {"rx_bytes", c.rx_bytes},
+                 {"tx_packets", c.tx_packets},
+                 {"tx_bytes", c.tx_bytes},
+                 {"rx_missed", st.imissed},
+                 {"rx_errors", st.ierrors},
+                 {"tx_errors", st.oerrors}});
+  }
+  return a;
+}
+
+api::Json Control::show_counters(bool per_lcore) const {
+  api::Json drops = api::Json::object(), events = api::Json::object();
+  for (size_t i = 0; i < kDropNames.size(); ++i)
+    drops[std::string(kDropNames[i])] = rt_.counters->total_drop(Drop(i));
+  for (size_t i = 0; i < kEventNames.size(); ++i)
+    events[std::string(kEventNames[i])] = rt_.counters->total_event(Event(i));
+  api::Json out{{"drops", drops}, {"events", events}};
+  if (per_lcore) {
+    api::Json l = api::Json::object();
+    unsigned lc;
+    RTE_LCORE_FOREACH(lc) {
+      const auto& c = rt_.counters->lcore[lc];
+      api::Json d = api::Json::object();
+      for (size_t i = 0; i < kDropNames.size(); ++i)
+        if (peek(c.drops[i])) d[std::string(kDropNames[i])] = peek(c.drops[i]);
+      api::Json e = api::Json::object();
+      for (size_t i = 0; i < kEventNames.size(); ++i)
+        if (peek(c.events[i])) e[std::string(kEventNames[i])] = peek(c.events[i]);
+      l[std::to_string(lc)] = {{"role", lc == rte_get_main_lcore() ? "control" : "worker"},
+                               {"polls", peek(c.polls)},
+                               {"busy_polls", peek(c.busy_polls)},
+                               {"drops", d},
+                               {"events", e}};
+    }
+    out["lcores"] = l;
+  }
+  return out;
+}
+
+api::Json Control::route_cmd(const api::Args& a, bool add) {
+  // route add PREFIX (via IP [dev PORT] | dev PORT | blackhole)   /   route del PREFIX
+  if (a.empty()) throw api::RequestError("missing prefix");
+  auto p = Prefix::parse(a[0]);
+  if (!p) throw api::RequestError("bad prefix '" + a[0] + "' (host bits must be zero)");
+  std::string err;
+  if (!add) {
+    if (a.size() != 1) throw api::RequestError("route del takes only a prefix");
+    if (!routes_.del(*p, RouteSource::kApi)) throw api::RequestError("no api route for " + p->str());
+    if (!routes_.commit(&err)) throw api::RequestError(err);
+    return {{"deleted", p->str()}};
+  }
+  NhSpec nh;
+  std::string via, dev;
+  bool blackhole = false;
+  for (size_t i = 1; i < a.size(); ++i) {
+    if (a[i] == "via" && i + 1 < a.size()) via = a[++i];
+    else if (a[i] == "dev" && i + 1 < a.size()) dev = a[++i];
+    else if (a[i] == "blackhole") blackhole = true;
+    else throw api::RequestError("unexpected '" + a[i] + "'");
+  }
+  if (blackhole) {
+    if (!via.empty() || !dev.empty()) throw api::RequestError("blackhole takes no via/dev");
+    nh.kind = NhKind::kBlackhole;
+  } else if (!via.empty()) {
+    auto gw = IpAddr::parse(via);
+    if (!gw) throw api::RequestError("bad next hop '" + via + "'");
+    if (gw->family != p->addr.family) throw api::RequestError("next hop family does not match prefix");
+    if (!routes_.resolve_via(*gw, dev, nh, &err)) throw api::RequestError(err);
+  } else if (!dev.empty()) {
+    nh.kind = NhKind::kConnected;
+    bool found = false;
+    for (uint16_t i = 0; i < rt_.ports.size(); ++i)
+      if (!rt_.ports[i].exception && rt_.ports[i].name == dev) {
+        nh.port = i;
+        found = true;
+      }
+    if (!found) throw api::RequestError("no port named " + dev);
+  } else {
+    throw api::RequestError("need 'via IP', 'dev PORT' or 'blackhole'");
+  }
+  if (!routes_.add(*p, RouteSource::kApi, nh, &err)) throw api::RequestError(err);
+  if (!routes_.commit(&err)) {
+    routes_.del(*p, RouteSource::kApi);
+    std::string e2;
+    routes_.commit(&e2);
+    throw api::RequestError(err);
+  }
+  return {{"added", p->str()}};
+}
+
+void Control::register_commands() {
+  server_.add({"show", "ports"}, [this](const api::Args&) { return show_ports(); },
+              "show ports");
+  server_.add({"show", "routes"}, [this](const api::Args&) { return routes_.to_json(); },
+              "show routes");
+  server_.add({"show", "neighbors"}, [this](const api::Args&) { return neigh_.to_json(); },
+              "show neighbors");
+  server_.add({"show", "counters"},
+              [this](const api::Args& a) {
+                return show_counters(!a.empty() && a[0] == "lcores");
+              },
+              "show counters [lcores]");
+  server_.add({"show", "status"},
+              [this](const api::Args&) {
+                return api::Json{{"gateway", cfg_.gateway.name},
+                                 {"instance", cfg_.instance.index},
+                                 {"workers", rt_.n_workers},
+                                 {"fib_generation", rt_.fib->generation()},
+                                 {"routes", routes_.size()}};
+              },
+              "show status");
+  server_.add({"route", "add"}, [this](const api::Args& a) { return route_cmd(a, true); },
+              "route add PREFIX (via IP [dev PORT] | dev PORT | blackhole)");
+  server_.add({"route", "del"}, [this](const api::Args& a) { return route_cmd(a, false); },
+              "route del PREFIX");
+}
+
+bool Control::init(std::string* err) {
+  if (!neigh_.init(cfg_.instance.dataplane.max_neighbors, err)) return false;
+  if (!install_config_routes(err)) return false;
+  register_commands();
+  return server_.listen(cfg_.instance.control_socket, err);
+}
+
+void Control::run(const std::atomic<bool>& stop) {
+  uint64_t next_tick = 0;
+  const unsigned lc = rte_lcore_id();
+  while (!stop.load(std::memory_order_relaxed)) {
+    std::vector<int> fds = server_.fds();
+    std::vector<pollfd> pfds;
+    for (int fd : fds) pfds.push_back({fd, POLLIN, 0});
+    // Short timeout: the rings from the workers are polled, not signalled (no syscalls there).
+    ::poll(pfds.data(), pfds.size(), 1);
+    server_.poll();
+    uint64_t now = monotonic_ms();
+    void* objs[64];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(rt_.to_control, objs, 64, nullptr)) > 0)
+      for (unsigned i = 0; i < n; ++i) neigh_.receive(static_cast<rte_mbuf*>(objs[i]), now);
+    if (now >= next_tick) {
+      neigh_.tick(now);
+      next_tick = now + 100;
+      bump(rt_.counters->lcore[lc].polls);
+    }
+  }
+}
+
+}  // namespace espgw::dp

@@ -1,0 +1,119 @@
+#include "dataplane/fib.h"
+
+#include <rte_errno.h>
+#include <rte_fib.h>
+#include <rte_fib6.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_rib.h>
+#include <rte_rib6.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace espgw::dp {
+
+Fib::~Fib() {
+  for (auto& c : copies_) {
+    if (c.v4) rte_fib_free(c.v4);
+    if (c.v6) rte_fib6_free(c.v6);
+  }
+}
+
+bool Fib::init(const std::string& name, int socket, unsigned max_v4, unsigned max_v6,
+               rte_rcu_qsbr* qsbr, std::string* err) {
+  qsbr_ = qsbr;
+  for (int i = 0; i < 2; ++i) {
+    rte_fib_conf c4{};
+    c4.type = RTE_FIB_DIR24_8;
+    c4.default_nh = 0;
+    c4.max_routes = int(max_v4);
+    c4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
+    c4.dir24_8.num_tbl8 = std::clamp(max_v4 / 8, 256u, 65535u);
+    std::string n4 = name + "4_" + std::to_string(i);
+    copies_[i].v4 = rte_fib_create(n4.c_str(), socket, &c4);
+    if (!copies_[i].v4) {
+      *err = "rte_fib_create(" + n4 + ") failed: " + rte_strerror(rte_errno);
+      return false;
+    }
+    rte_fib6_conf c6{};
+    c6.type = RTE_FIB6_TRIE;
+    c6.default_nh = 0;
+    c6.max_routes = int(max_v6);
+    c6.trie.nh_sz = RTE_FIB6_TRIE_4B;
+    c6.trie.num_tbl8 = std::clamp(max_v6 / 2, 1024u, 65535u);
+    std::string n6 = name + "6_" + std::to_string(i);
+    copies_[i].v6 = rte_fib6_create(n6.c_str(), socket, &c6);
+    if (!copies_[i].v6) {
+      *err = "rte_fib6_create(" + n6 + ") failed: " + rte_strerror(rte_errno);
+      return false;
+    }
+  }
+  active_.store(&copies_[0], std::memory_order_release);
+  return true;
+}
+
+bool Fib::apply_one(FibCopy& c, const FibChange& ch) {
+  const Prefix& p = ch.prefix;
+  int rc;
+  if (p.addr.is_v4()) {
+    rc = ch.del ? rte_fib_delete(c.v4, p.addr.v4_host(), p.len)
+                : rte_fib_add(c.v4, p.addr.v4_host(), p.len, ch.nh);
+  } else {
+    uint8_t ip[16];
+    std::copy(p.addr.bytes.begin(), p.addr.bytes.end(), ip);
+    rc = ch.del ? rte_fib6_delete(c.v6, ip, p.len) : rte_fib6_add(c.v6, ip, p.len, ch.nh);
+  }
+  // Deleting an absent route is not an error for us (idempotent withdrawals).
+  return rc == 0 || (ch.del && rc == -ENOENT);
+}
+
+namespace {
+// The exact route for a prefix in one copy (from the RIB behind the FIB), for rollback.
+struct Prior {
+  bool present = false;
+  uint64_t nh = 0;
+};
+Prior exact(const FibCopy& c, const Prefix& p) {
+  Prior r;
+  if (p.addr.is_v4()) {
+    rte_rib_node* n = rte_rib_lookup_exact(rte_fib_get_rib(c.v4), p.addr.v4_host(), p.len);
+    if (n && rte_rib_get_nh(n, &r.nh) == 0) r.present = true;
+  } else {
+    uint8_t ip[16];
+    std::copy(p.addr.bytes.begin(), p.addr.bytes.end(), ip);
+    rte_rib6_node* n = rte_rib6_lookup_exact(rte_fib6_get_rib(c.v6), ip, p.len);
+    if (n && rte_rib6_get_nh(n, &r.nh) == 0) r.present = true;
+  }
+  return r;
+}
+}  // namespace
+
+bool Fib::apply(std::span<const FibChange> batch, std::string* err) {
+  if (batch.empty()) return true;
+  const FibCopy* cur = active_.load(std::memory_order_relaxed);
+  FibCopy& next = cur == &copies_[0] ? copies_[1] : copies_[0];
+  FibCopy& old = cur == &copies_[0] ? copies_[0] : copies_[1];
+  // 1. the copy no worker reads; remember what each change replaced so a failure rolls back
+  std::vector<Prior> prior;
+  prior.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    prior.push_back(exact(next, batch[i].prefix));
+    if (!apply_one(next, batch[i])) {
+      *err = "cannot install " + batch[i].prefix.str() + " (FIB full or invalid)";
+      for (size_t j = i + 1; j-- > 0;) {
+        FibChange undo{batch[j].prefix, uint32_t(prior[j].nh), !prior[j].present};
+        apply_one(next, undo);
+      }
+      return false;  // nothing was published
+    }
+  }
+  // 2. publish, 3. wait until no worker can still be reading the old copy
+  active_.store(&next, std::memory_order_release);
+  rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  // 4. replay onto the old copy (same content, so it cannot run out of room)
+  for (const auto& ch : batch) apply_one(old, ch);
+  ++generation_;
+  return true;
+}
+
+}  // namespace espgw::dp

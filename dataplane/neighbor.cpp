@@ -1,0 +1,419 @@
+#include "dataplane/neighbor.h"
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/icmp.h"
+#include "dataplane/pkt.h"
+
+namespace espgw::dp {
+namespace {
+
+constexpr uint8_t kNdNs = 135, kNdNa = 136;
+constexpr uint8_t kOptSrcLl = 1, kOptTgtLl = 2;
+
+std::string mac_str(uint64_t v) {
+  rte_ether_addr a;
+  NeighEntry::unpack(v, a);
+  char b[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(b, sizeof b, &a);
+  return b;
+}
+
+// Solicited-node multicast address ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX.
+void solicited_node(const uint8_t* target, uint8_t* ip, rte_ether_addr& mac) {
+  static const uint8_t pfx[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+  std::memcpy(ip, pfx, 13);
+  std::memcpy(ip + 13, target + 13, 3);
+  mac = {{0x33, 0x33, 0xff, target[13], target[14], target[15]}};
+}
+
+}  // namespace
+
+Neighbors::~Neighbors() {
+  for (auto& e : entries_) drop_holds(e.get());
+  if (rt_.neigh_hash) rte_hash_free(rt_.neigh_hash);
+}
+
+bool Neighbors::init(unsigned max_entries, std::string* err) {
+  max_ = max_entries;
+  rte_hash_parameters p{};
+  std::string name = "espgw_neigh";
+  p.name = name.c_str();
+  p.entries = std::max(max_entries * 2, 64u);
+  p.key_len = sizeof(NeighKey);
+  p.hash_func = rte_jhash;
+  p.socket_id = int(rte_socket_id());
+  // lock-free concurrent readers, one writer (the control thread)
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+  rt_.neigh_hash = rte_hash_create(&p);
+  if (!rt_.neigh_hash) {
+    *err = std::string("cannot create neighbour table: ") + rte_strerror(rte_errno);
+    return false;
+  }
+  return true;
+}
+
+// Entries are never removed from the hash while the gateway runs (an unreachable one is only
+// marked invalid and re-probed on demand), so readers can never see a freed entry and no
+// grace period is needed; the table is bounded by max_neighbors.
+NeighEntry* Neighbors::get(uint16_t port, const IpAddr& ip) {
+  NeighKey k = make_neigh_key(port, ip.family, ip.bytes.data());
+  void* data = nullptr;
+  if (rte_hash_lookup_data(rt_.neigh_hash, &k, &data) >= 0) return static_cast<NeighEntry*>(data);
+  if (entries_.size() >= max_) return nullptr;
+  auto e = std::make_unique<NeighEntry>();
+  e->ip = ip;
+  e->port = port;
+  if (rte_hash_add_key_data(rt_.neigh_hash, &k, e.get()) != 0) return nullptr;
+  entries_.push_back(std::move(e));
+  return entries_.back().get();
+}
+
+bool Neighbors::is_local(uint16_t port, const IpAddr& ip) const {
+  for (const auto& a : rt_.ports[port].addrs)
+    if (a.addr == ip) return true;
+  return false;
+}
+
+void Neighbors::send(uint16_t port, rte_mbuf* m) {
+  uint16_t q = uint16_t(rt_.n_workers);  // the control thread's own tx queue
+  auto& c = rt_.counters->lcore[rte_lcore_id()];
+  uint32_t len = m->pkt_len;
+  if (rte_eth_tx_burst(rt_.ports[port].eth_id, q, &m, 1) != 1) {
+    c.drop(Drop::tx_full);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  bump(c.ports[port].tx_packets);
+  bump(c.ports[port].tx_bytes, len);
+}
+
+void Neighbors::learn(uint16_t port, const IpAddr& ip, const uint8_t* mac, bool create,
+                      uint64_t now_ms) {
+  NeighKey k = make_neigh_key(port, ip.family, ip.bytes.data());
+  void* data = nullptr;
+  NeighEntry* e = nullptr;
+  if (rte_hash_lookup_data(rt_.neigh_hash, &k, &data) >= 0) e = static_cast<NeighEntry*>(data);
+  else if (create) e = get(port, ip);
+  if (!e) return;
+  rte_ether_addr a;
+  std::memcpy(a.addr_bytes, mac, 6);
+  if (rte_is_zero_ether_addr(&a) || rte_is_multicast_ether_addr(&a)) return;
+  e->mac.store(NeighEntry::pack(a), std::memory_order_release);
+  e->confirmed_ms = now_ms;
+  e->probes = 0;
+  e->next_probe_ms = now_ms + kReachableMs;
+  release_holds(e);
+}
+
+void Neighbors::release_holds(NeighEntry* e) {
+  uint64_t mac = e->mac.load(std::memory_order_relaxed);
+  while (!e->hold.empty()) {
+    rte_mbuf* m = e->hold.front();
+    e->hold.pop_front();
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    NeighEntry::unpack(mac, eth->dst_addr);
+    eth->src_addr = rt_.ports[e->port].mac;
+    rt_.counters->lcore[rte_lcore_id()].event(Event::forwarded);
+    send(e->port, m);
+  }
+}
+
+void Neighbors::drop_holds(NeighEntry* e) {
+  auto& c = rt_.counters->lcore[rte_lcore_id()];
+  for (rte_mbuf* m : e->hold) {
+    c.drop(Drop::neighbor_unresolved);
+    rte_pktmbuf_free(m);
+    ++dropped_holds_;
+  }
+  e->hold.clear();
+}
+
+void Neighbors::hold(NeighEntry* e, rte_mbuf* m, uint64_t now_ms) {
+  uint64_t mac = e->mac.load(std::memory_order_relaxed);
+  if (mac & NeighEntry::kValid) {  // resolved while the packet was in the ring
+    e->hold.push_back(m);
+    release_holds(e);
+    return;
+  }
+  if (e->hold.size() >= kHoldMax) {
+    rt_.counters->lcore[rte_lcore_id()].drop(Drop::neighbor_unresolved);
+    rte_pktmbuf_free(m);
+    ++dropped_holds_;
+    return;
+  }
+  if (e->hold.empty()) e->hold_since_ms = now_ms;
+  e->hold.push_back(m);
+  if (e->probes == 0 || now_ms >= e->next_probe_ms) {
+    probe(e, false);
+    e->probes = 1;
+    e->next_probe_ms = now_ms + kProbeIntervalMs;
+  }
+}
+
+void Neighbors::receive(rte_mbuf* m, uint64_t now_ms) {
+  HoldMeta* h = hold_meta(m);
+  uint16_t port = h->port;
+  if (port >= rt_.ports.size()) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (h->family == 0) {
+    uint16_t et = load_be16(rte_pktmbuf_mtod(m, const uint8_t*) + 12);
+    if (et == kEtherTypeArp) on_arp(port, m, now_ms);
+    else on_nd(port, m, now_ms);
+    return;
+  }
+  IpAddr ip;
+  ip.family = h->family;
+  std::memcpy(ip.bytes.data(), h->ip, h->family == 4 ? 4 : 16);
+  NeighEntry* e = get(port, ip);
+  if (!e) {
+    rt_.counters->lcore[rte_lcore_id()].drop(Drop::neighbor_unresolved);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  hold(e, m, now_ms);
+}
+
+void Neighbors::on_arp(uint16_t port, rte_mbuf* m, uint64_t now_ms) {
+  auto& c = rt_.counters->lcore[rte_lcore_id()];
+  const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint8_t* a = f + kEthHdrLen;
+  if (m->data_len < kEthHdrLen + 28 || load_be16(a) != 1 || load_be16(a + 2) != kEtherTypeIpv4 ||
+      a[4] != 6 || a[5] != 4) {
+    c.drop(Drop::arp_bad);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  uint16_t op = load_be16(a + 6);
+  const uint8_t* sha = a + 8;
+  IpAddr spa = IpAddr::v4(load_be32(a + 14));
+  IpAddr tpa = IpAddr::v4(load_be32(a + 24));
+  bool for_us = is_local(port, tpa);
+  if ((op != 1 && op != 2) || (sha[0] & 1)) {
+    c.drop(Drop::arp_bad);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // RFC 826: update an existing entry from any ARP; create one only if the target is us.
+  if (spa.v4_host() != 0) learn(port, spa, sha, for_us, now_ms);
+  if (op == 1 && for_us) {
+    // turn the request into the reply in place
+    uint8_t* w = rte_pktmbuf_mtod(m, uint8_t*);
+    uint8_t* r = w + kEthHdrLen;
+    const rte_ether_addr& me = rt_.ports[port].mac;
+    std::memcpy(w, sha, 6);
+    std::memcpy(w + 6, me.addr_bytes, 6);
+    store_be16(r + 6, 2);
+    uint8_t sender[10];
+    std::memcpy(sender, r + 8, 10);        // requester's MAC + IP
+    std::memcpy(r + 8, me.addr_bytes, 6);  // our MAC
+    std::memcpy(r + 14, tpa.bytes.data(), 4);
+    std::memcpy(r + 18, sender, 10);
+    rte_pktmbuf_trim(m, uint16_t(m->data_len - (kEthHdrLen + 28)));
+    send(port, m);
+    return;
+  }
+  rte_pktmbuf_free(m);
+}
+
+void Neighbors::on_nd(uint16_t port, rte_mbuf* m, uint64_t now_ms) {
+  auto& c = rt_.counters->lcore[rte_lcore_id()];
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  Parsed p;
+  if (!parse_frame(f, m->data_len, p).is_ok() || p.l3 != L3::kIpv6 || p.l4_proto != 58) {
+    c.drop(Drop::nd_bad);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  uint8_t* ip6 = f + p.l3_off;
+  uint8_t* icmp = f + p.l4_off;
+  uint32_t icmp_len = uint32_t(p.l3_off + p.l3_len - p.l4_off);
+  // RFC 4861 7.1.1/7.1.2 validity checks
+  if (icmp_len < 24 || ip6[7] != 255 || icmp[1] != 0 ||
+      icmp6_checksum(ip6, icmp, icmp_len, 58) != 0) {
+    c.drop(Drop::nd_bad);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  IpAddr target = IpAddr::v6(icmp + 8);
+  const uint8_t* ll = nullptr;
+  for (uint32_t off = 24; off + 2 <= icmp_len;) {
+    uint32_t olen = uint32_t(icmp[off + 1]) * 8;
+    if (olen == 0 || off + olen > icmp_len) {
+      c.drop(Drop::nd_bad);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    uint8_t want = icmp[0] == kNdNs ? kOptSrcLl : kOptTgtLl;
+    if (icmp[off] == want && olen >= 8) ll = icmp + off + 2;
+    off += olen;
+  }
+  IpAddr src = IpAddr::v6(ip6 + 8);
+  if (icmp[0] == kNdNa) {
+    if (ll) learn(port, target, ll, false, now_ms);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // neighbour solicitation
+  bool dad = ipv6_is_unspecified(ip6 + 8);
+  if (!dad && ll) learn(port, src, ll, is_local(port, target), now_ms);
+  if (!is_local(port, target)) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // Reply with a solicited (unless DAD), override, router advertisement in a fresh packet.
+  rte_mbuf* r = rte_pktmbuf_alloc(rt_.pool);
+  if (!r) {
+    c.drop(Drop::alloc_failed);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const rte_ether_addr& me = rt_.ports[port].mac;
+  uint8_t* o = rte_pktmbuf_mtod(r, uint8_t*);
+  const uint32_t plen = 32;  // NA header 24 + target link-layer option 8
+  static const uint8_t all_nodes[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (dad) {
+    rte_ether_addr mc{{0x33, 0x33, 0, 0, 0, 1}};
+    std::memcpy(o, mc.addr_bytes, 6);
+  } else {
+    std::memcpy(o, f + 6, 6);
+  }
+  std::memcpy(o + 6, me.addr_bytes, 6);
+  store_be16(o + 12, kEtherTypeIpv6);
+  uint8_t* h = o + kEthHdrLen;
+  std::memset(h, 0, 40 + plen);
+  h[0] = 0x60;
+  store_be16(h + 4, uint16_t(plen));
+  h[6] = 58;
+  h[7] = 255;
+  std::memcpy(h + 8, target.bytes.data(), 16);
+  std::memcpy(h + 24, dad ? all_nodes : ip6 + 8, 16);
+  uint8_t* na = h + 40;
+  na[0] = kNdNa;
+  na[4] = uint8_t(0x80 /*router*/ | (dad ? 0 : 0x40) /*solicited*/ | 0x20 /*override*/);
+  std::memcpy(na + 8, target.bytes.data(), 16);
+  na[24] = kOptTgtLl;
+  na[25] = 1;
+  std::memcpy(na + 26, me.addr_bytes, 6);
+  store_be16(na + 2, icmp6_checksum(h, na, plen, 58));
+  r->data_len = uint16_t(kEthHdrLen + 40 + plen);
+  r->pkt_len = r->data_len;
+  rte_pktmbuf_free(m);
+  send(port, r);
+}
+
+void Neighbors::probe(NeighEntry* e, bool unicast) {
+  const PortRt& port = rt_.ports[e->port];
+  const IpAddr& src = e->ip.is_v4() ? port.src4 : port.src6;
+  if (!src.is_set()) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(rt_.pool);
+  if (!m) {
+    rt_.counters->lcore[rte_lcore_id()].drop(Drop::alloc_failed);
+    return;
+  }
+  uint8_t* o = rte_pktmbuf_mtod(m, uint8_t*);
+  uint64_t known = e->mac.load(std::memory_order_relaxed);
+  rte_ether_addr dst;
+  if (e->ip.is_v4()) {
+    if (unicast && (known & NeighEntry::kValid)) NeighEntry::unpack(known, dst);
+    else dst = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    std::memcpy(o, dst.addr_bytes, 6);
+    std::memcpy(o + 6, port.mac.addr_bytes, 6);
+    store_be16(o + 12, kEtherTypeArp);
+    uint8_t* a = o + kEthHdrLen;
+    store_be16(a, 1);
+    store_be16(a + 2, kEtherTypeIpv4);
+    a[4] = 6;
+    a[5] = 4;
+    store_be16(a + 6, 1);
+    std::memcpy(a + 8, port.mac.addr_bytes, 6);
+    std::memcpy(a + 14, src.bytes.data(), 4);
+    std::memset(a + 18, 0, 6);
+    std::memcpy(a + 24, e->ip.bytes.data(), 4);
+    m->data_len = kEthHdrLen + 28;
+  } else {
+    uint8_t dip[16];
+    solicited_node(e->ip.bytes.data(), dip, dst);
+    if (unicast && (known & NeighEntry::kValid)) {
+      NeighEntry::unpack(known, dst);
+      std::memcpy(dip, e->ip.bytes.data(), 16);
+    }
+    std::memcpy(o, dst.addr_bytes, 6);
+    std::memcpy(o + 6, port.mac.addr_bytes, 6);
+    store_be16(o + 12, kEtherTypeIpv6);
+    uint8_t* h = o + kEthHdrLen;
+    const uint32_t plen = 32;
+    std::memset(h, 0, 40 + plen);
+    h[0] = 0x60;
+    store_be16(h + 4, uint16_t(plen));
+    h[6] = 58;
+    h[7] = 255;
+    std::memcpy(h + 8, src.bytes.data(), 16);
+    std::memcpy(h + 24, dip, 16);
+    uint8_t* ns = h + 40;
+    ns[0] = kNdNs;
+    std::memcpy(ns + 8, e->ip.bytes.data(), 16);
+    ns[24] = kOptSrcLl;
+    ns[25] = 1;
+    std::memcpy(ns + 26, port.mac.addr_bytes, 6);
+    store_be16(ns + 2, icmp6_checksum(h, ns, plen, 58));
+    m->data_len = uint16_t(kEthHdrLen + 40 + plen);
+  }
+  m->pkt_len = m->data_len;
+  send(e->port, m);
+}
+
+void Neighbors::tick(uint64_t now_ms) {
+  for (auto& up : entries_) {
+    NeighEntry* e = up.get();
+    bool valid = e->mac.load(std::memory_order_relaxed) & NeighEntry::kValid;
+    if (!valid) {
+      if (e->hold.empty()) continue;
+      if (now_ms < e->next_probe_ms) continue;
+      if (e->probes >= kMaxProbes) {  // give up on what is held; a new packet starts over
+        drop_holds(e);
+        e->probes = 0;
+        continue;
+      }
+      probe(e, false);
+      ++e->probes;
+      e->next_probe_ms = now_ms + kProbeIntervalMs;
+      continue;
+    }
+    // Valid: re-confirm entries in use (next hops, or seen recently) with unicast probes.
+    if (now_ms < e->next_probe_ms) continue;
+    if (e->probes >= kMaxProbes) {
+      e->mac.store(0, std::memory_order_release);  // unreachable: workers hold/probe again
+      e->probes = 0;
+      continue;
+    }
+    probe(e, true);
+    ++e->probes;
+    e->next_probe_ms = now_ms + kProbeIntervalMs;
+  }
+}
+
+nlohmann::json Neighbors::to_json() const {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : entries_) {
+    uint64_t mac = e->mac.load(std::memory_order_relaxed);
+    bool valid = mac & NeighEntry::kValid;
+    a.push_back({{"address", e->ip.str()},
+                 {"port", rt_.ports[e->port].name},
+                 {"mac", valid ? mac_str(mac) : ""},
+                 {"state", valid ? (e->probes ? "probe" : "reachable")
+                                 : (e->hold.empty() ? "failed" : "incomplete")},
+                 {"held", e->hold.size()},
+                 {"next_hop_refs", e->refs}});
+  }
+  return a;
+}
+
+}  // namespace espgw::dp

@@ -1,0 +1,28 @@
+// Ethdev setup (data ports and the exception TAP) and the host-kernel side of the exception path.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "control/model/config.h"
+#include "dataplane/runtime.h"
+
+namespace espgw::dp {
+
+// DPDK vdev/device name of a configured port ("net_tap0" of "net_tap0,iface=x", or the PCI BDF).
+std::string device_name(const std::string& devargs);
+// The vdev that creates the exception TAP named iface.
+std::string exception_vdev(const std::string& iface);
+
+// Creates the mbuf pools and starts every port (queues: one rx per worker, one tx per worker
+// plus one for the control thread). Fills rt.ports. Returns false with err set on failure.
+bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err);
+
+// Puts the gateway's addresses and routes on the exception interface in the host kernel, so the
+// kernel answers pings and runs IKE/BGP sockets on them; everything it sends comes back to us.
+bool setup_exception_kernel(const model::Config& cfg, Runtime& rt, std::string* err);
+
+// Runs a command (argv[0] is looked up in PATH) and waits; false with err on failure.
+bool run_command(const std::vector<std::string>& argv, std::string* err);
+
+}  // namespace espgw::dp

@@ -1,0 +1,452 @@
+#include "dataplane/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_fib.h>
+#include <rte_fib6.h>
+#include <rte_hash.h>
+#include <rte_ip_frag.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/fib.h"
+#include "dataplane/icmp.h"
+#include "dataplane/pkt.h"
+
+namespace espgw::dp {
+namespace {
+
+constexpr unsigned kMaxBurst = 256;
+constexpr unsigned kTxBuf = 64;
+constexpr unsigned kIdlePollsBeforeSleep = 256;
+constexpr unsigned kMaxFrags = 8;
+
+struct TxBuf {
+  rte_mbuf* m[kTxBuf];
+  uint16_t n;
+};
+
+class Worker {
+ public:
+  Worker(Runtime* rt, unsigned index)
+      : rt_(rt), q_(uint16_t(index)), lcore_(rte_lcore_id()), c_(rt->counters->lcore[lcore_]) {
+    tsc_hz_ = rte_get_tsc_hz();
+    icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
+    icmp_last_ = rte_rdtsc();
+    for (auto& t : tx_) t.n = 0;
+  }
+
+  void run() {
+    rte_rcu_qsbr_thread_register(rt_->qsbr, lcore_);
+    rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
+    rte_mbuf* pkts[kMaxBurst];
+    const unsigned burst = std::min(rt_->burst, kMaxBurst);
+    unsigned idle = 0;
+    while (rt_->running.load(std::memory_order_relaxed)) {
+      rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
+      unsigned got = 0;
+      for (uint16_t pi = 0; pi < rt_->ports.size(); ++pi) {
+        const PortRt& port = rt_->ports[pi];
+        if (port.exception && q_ != 0) continue;  // one rx queue on the exception TAP
+        uint16_t n = rte_eth_rx_burst(port.eth_id, port.exception ? 0 : q_, pkts, uint16_t(burst));
+        if (n == 0) continue;
+        got += n;
+        process(pi, pkts, n);
+      }
+      flush_all();
+      bump(c_.polls);
+      if (got) {
+        bump(c_.busy_polls);
+        idle = 0;
+      } else if (rt_->idle_sleep_us && ++idle >= kIdlePollsBeforeSleep) {
+        // Virtual mode courtesy: an idle worker gives the core back for a moment. It goes
+        // offline for RCU first so the control thread never waits on a sleeping worker.
+        rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
+        rte_delay_us_sleep(rt_->idle_sleep_us);
+        rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
+      }
+    }
+    flush_all();
+    rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
+    rte_rcu_qsbr_thread_unregister(rt_->qsbr, lcore_);
+  }
+
+ private:
+  void drop(rte_mbuf* m, Drop d) {
+    c_.drop(d);
+    rte_pktmbuf_free(m);
+  }
+
+  void tx(uint16_t pi, rte_mbuf* m) {
+    TxBuf& t = tx_[pi];
+    t.m[t.n++] = m;
+    if (t.n == kTxBuf) flush(pi);
+  }
+
+  void flush(uint16_t pi) {
+    TxBuf& t = tx_[pi];
+    if (!t.n) return;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < t.n; ++i) bytes += t.m[i]->pkt_len;
+    uint16_t sent = rte_eth_tx_burst(rt_->ports[pi].eth_id, q_, t.m, t.n);
+    for (uint16_t i = sent; i < t.n; ++i) {
+      bytes -= t.m[i]->pkt_len;
+      drop(t.m[i], Drop::tx_full);
+    }
+    bump(c_.ports[pi].tx_packets, sent);
+    bump(c_.ports[pi].tx_bytes, bytes);
+    t.n = 0;
+  }
+
+  void flush_all() {
+    for (uint16_t pi = 0; pi < rt_->ports.size(); ++pi) flush(pi);
+  }
+
+  void send(uint16_t pi, rte_mbuf* m) { tx(pi, m); }
+
+  bool icmp_allowed() {
+    uint64_t now = rte_rdtsc();
+    uint64_t cap = rt_->icmp_rate_per_sec / 10 + 1;  // burst: 100 ms worth
+    uint64_t add = (now - icmp_last_) * rt_->icmp_rate_per_sec / tsc_hz_;
+    if (add) {
+      icmp_tokens_ = std::min(cap, icmp_tokens_ + add);
+      icmp_last_ = now;
+    }
+    if (!icmp_tokens_) return false;
+    --icmp_tokens_;
+    return true;
+  }
+
+  // Queues an ICMP error about packet m (which arrived on port in_pi) for routing.
+  void icmp_error(rte_mbuf* m, const Parsed& p, uint16_t in_pi, uint8_t type, uint8_t code,
+                  uint32_t mtu) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (!may_send_icmp_error(f, p)) return;
+    const PortRt& in = rt_->ports[in_pi];
+    const IpAddr& src = p.l3 == L3::kIpv4 ? in.src4 : in.src6;
+    if (!src.is_set() || n_gen_ == kMaxBurst) return;
+    if (!icmp_allowed()) {
+      c_.drop(Drop::icmp_rate_limited);
+      return;
+    }
+    rte_mbuf* e = rte_pktmbuf_alloc(rt_->pool);
+    if (!e) {
+      c_.drop(Drop::alloc_failed);
+      return;
+    }
+    uint8_t* out = rte_pktmbuf_mtod(e, uint8_t*);
+    uint32_t cap = rte_pktmbuf_tailroom(e);
+    if (cap < kEthHdrLen) {
+      rte_pktmbuf_free(e);
+      return;
+    }
+    const uint8_t* ip = f + p.l3_off;
+    uint32_t len;
+    if (p.l3 == L3::kIpv4) {
+      len = build_icmp4_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code,
+                              uint16_t(mtu), src.bytes.data());
+      store_be16(out + 12, kEtherTypeIpv4);
+    } else {
+      len = build_icmp6_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code, mtu,
+                              src.bytes.data());
+      store_be16(out + 12, kEtherTypeIpv6);
+    }
+    if (!len) {
+      rte_pktmbuf_free(e);
+      return;
+    }
+    e->data_len = uint16_t(kEthHdrLen + len);
+    e->pkt_len = e->data_len;
+    e->port = in.eth_id;
+    c_.event(Event::icmp_error_sent);
+    gen_[n_gen_++] = e;
+  }
+
+  void to_exception(rte_mbuf* m) {
+    const PortRt& x = rt_->ports[rt_->exception_port];
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eth->dst_addr = x.peer_mac;
+    eth->src_addr = x.mac;
+    c_.event(Event::to_exception);
+    send(rt_->exception_port, m);
+  }
+
+  // Hands m to the control thread to resolve (port, ip) and transmit later.
+  void hold(rte_mbuf* m, uint16_t out_pi, uint8_t family, const uint8_t* ip) {
+    HoldMeta* h = hold_meta(m);
+    h->family = family;
+    h->port = out_pi;
+    std::memcpy(h->ip, ip, family == 4 ? 4 : 16);
+    if (rte_ring_mp_enqueue(rt_->to_control, m) != 0) {
+      drop(m, Drop::control_ring_full);
+      return;
+    }
+    c_.event(Event::held_for_neighbor);
+  }
+
+  // Final step for one packet whose egress port is known: neighbour, L2 rewrite, tx.
+  void emit(rte_mbuf* m, const Parsed& p, const NextHop& nh) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
+    uint8_t family = p.l3 == L3::kIpv4 ? 4 : 6;
+    NeighEntry* ne = nh.neigh;
+    const uint8_t* nip = dst;
+    if (nh.kind == NhKind::kConnected) {
+      NeighKey k = make_neigh_key(nh.port, family, dst);
+      void* data = nullptr;
+      ne = rte_hash_lookup_data(rt_->neigh_hash, &k, &data) >= 0 ? static_cast<NeighEntry*>(data)
+                                                                 : nullptr;
+    } else {
+      nip = ne->ip.bytes.data();
+    }
+    uint64_t mac = ne ? ne->mac.load(std::memory_order_acquire) : 0;
+    if (!(mac & NeighEntry::kValid)) {
+      hold(m, nh.port, family, nip);
+      return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    NeighEntry::unpack(mac, eth->dst_addr);
+    eth->src_addr = rt_->ports[nh.port].mac;
+    c_.event(Event::forwarded);
+    send(nh.port, m);
+  }
+
+  // IPv4 without DF, larger than the egress MTU: fragment (RFC 791) and emit each piece.
+  void fragment4(rte_mbuf* m, const Parsed& p, const NextHop& nh, uint16_t mtu) {
+    rte_mbuf* frags[kMaxFrags];
+    rte_pktmbuf_adj(m, kEthHdrLen);
+    int n = rte_ipv4_fragment_packet(m, frags, kMaxFrags, mtu, rt_->pool, rt_->indirect_pool);
+    rte_pktmbuf_free(m);
+    if (n <= 0) {
+      c_.drop(Drop::frag_failed);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      rte_mbuf* fr = frags[i];
+      auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(fr, kEthHdrLen));
+      if (!eth) {
+        drop(fr, Drop::frag_failed);
+        continue;
+      }
+      eth->ether_type = rte_cpu_to_be_16(kEtherTypeIpv4);
+      auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
+      ip[10] = ip[11] = 0;
+      store_be16(ip + 10, uint16_t(~csum_fold(csum_add(0, ip, uint32_t(ip[0] & 0xf) * 4))));
+      Parsed fp = p;
+      fp.l3_len = load_be16(ip + 2);
+      c_.event(Event::fragments_sent);
+      emit(fr, fp, nh);
+    }
+  }
+
+  // Routes one packet given its FIB next-hop id. originated: written by the host kernel or
+  // built here (no TTL decrement, no ICMP errors about it).
+  void forward(rte_mbuf* m, const Parsed& p, uint32_t nhid, uint16_t in_pi, bool originated) {
+    const NextHop& nh = rt_->nexthops[nhid];
+    switch (nh.kind) {
+      case NhKind::kLocal:
+        if (originated) return drop(m, Drop::exception_unsupported);
+        return to_exception(m);
+      case NhKind::kNone:
+        if (!originated)
+          icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4Unreach : kIcmp6Unreach, 0, 0);
+        return drop(m, Drop::no_route);
+      case NhKind::kBlackhole:
+        return drop(m, Drop::blackhole);
+      case NhKind::kConnected:
+      case NhKind::kVia:
+        break;
+    }
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
+    if (!originated) {
+      if (p.ttl <= 1) {
+        icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
+        return drop(m, Drop::ttl_exceeded);
+      }
+    }
+    uint16_t mtu = rt_->ports[nh.port].mtu;
+    if (p.l3_len > mtu) {
+      if (p.l3 == L3::kIpv4 && !p.df) {
+        if (!originated) ipv4_dec_ttl(ip);
+        return fragment4(m, p, nh, mtu);
+      }
+      if (!originated) {
+        if (p.l3 == L3::kIpv4)
+          icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, mtu);
+        else
+          icmp_error(m, p, in_pi, kIcmp6TooBig, 0, mtu);
+      }
+      return drop(m, Drop::mtu_exceeded);
+    }
+    if (!originated) {
+      if (p.l3 == L3::kIpv4) ipv4_dec_ttl(ip);
+      else ip[7]--;
+    }
+    emit(m, p, nh);
+  }
+
+  // Bulk FIB lookups for classified IPv4/IPv6 packets, then forward each.
+  void route(rte_mbuf** m4, Parsed* p4, unsigned n4, rte_mbuf** m6, Parsed* p6, unsigned n6,
+             const uint16_t* in4, const uint16_t* in6, bool originated) {
+    const FibCopy* fib = rt_->fib->active();
+    if (n4) {
+      uint32_t ips[kMaxBurst];
+      uint64_t nhs[kMaxBurst];
+      for (unsigned i = 0; i < n4; ++i)
+        ips[i] = load_be32(rte_pktmbuf_mtod_offset(m4[i], const uint8_t*, p4[i].l3_off + 16));
+      rte_fib_lookup_bulk(fib->v4, ips, nhs, n4);
+      for (unsigned i = 0; i < n4; ++i)
+        forward(m4[i], p4[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in4[i], originated);
+    }
+    if (n6) {
+      uint8_t ips[kMaxBurst][16];
+      uint64_t nhs[kMaxBurst];
+      for (unsigned i = 0; i < n6; ++i)
+        std::memcpy(ips[i], rte_pktmbuf_mtod_offset(m6[i], const uint8_t*, p6[i].l3_off + 24), 16);
+      rte_fib6_lookup_bulk(fib->v6, ips, nhs, n6);
+      for (unsigned i = 0; i < n6; ++i)
+        forward(m6[i], p6[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in6[i], originated);
+    }
+  }
+
+  // Routes the ICMP errors generated while processing a burst (they never generate more).
+  void route_generated() {
+    while (n_gen_) {
+      rte_mbuf* m4[kMaxBurst];
+      rte_mbuf* m6[kMaxBurst];
+      Parsed p4[kMaxBurst], p6[kMaxBurst];
+      uint16_t in4[kMaxBurst], in6[kMaxBurst];
+      unsigned n4 = 0, n6 = 0, n = n_gen_;
+      rte_mbuf* gen[kMaxBurst];
+      std::memcpy(gen, gen_, n * sizeof(gen[0]));
+      n_gen_ = 0;
+      for (unsigned i = 0; i < n; ++i) {
+        Parsed p;
+        parse_frame(rte_pktmbuf_mtod(gen[i], const uint8_t*), gen[i]->data_len, p);
+        if (p.l3 == L3::kIpv4) {
+          p4[n4] = p;
+          in4[n4] = 0;
+          m4[n4++] = gen[i];
+        } else {
+          p6[n6] = p;
+          in6[n6] = 0;
+          m6[n6++] = gen[i];
+        }
+      }
+      route(m4, p4, n4, m6, p6, n6, in4, in6, true);
+    }
+  }
+
+  void process(uint16_t pi, rte_mbuf** pkts, unsigned n) {
+    const PortRt& port = rt_->ports[pi];
+    const bool from_kernel = port.exception;
+    rte_mbuf* m4[kMaxBurst];
+    rte_mbuf* m6[kMaxBurst];
+    rte_mbuf* ctl[kMaxBurst];
+    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    uint16_t in4[kMaxBurst], in6[kMaxBurst];
+    unsigned n4 = 0, n6 = 0, nc = 0;
+    uint64_t bytes = 0;
+
+    for (unsigned i = 0; i < n; ++i) {
+      if (i + 2 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+      rte_mbuf* m = pkts[i];
+      bytes += m->pkt_len;
+      if (m->nb_segs != 1) {
+        drop(m, Drop::runt);
+        continue;
+      }
+      const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+      Parsed p;
+      ParseResult r = parse_frame(f, m->data_len, p);
+      if (!r.is_ok()) {
+        drop(m, from_kernel && r.reason == Drop::unknown_ethertype ? Drop::exception_unsupported
+                                                                    : r.reason);
+        continue;
+      }
+      if (from_kernel) {
+        if (p.l3 == L3::kArp) {
+          drop(m, Drop::exception_unsupported);
+          continue;
+        }
+        c_.event(Event::from_exception);
+      } else if (!(f[0] & 1) &&
+                 !rte_is_same_ether_addr(reinterpret_cast<const rte_ether_addr*>(f), &port.mac)) {
+        drop(m, Drop::not_for_us_l2);
+        continue;
+      }
+      if (p.l3 == L3::kArp) {
+        c_.event(Event::arp_to_control);
+        ctl[nc++] = m;
+        continue;
+      }
+      // trim Ethernet padding so lengths below are the IP lengths
+      uint32_t want = uint32_t(p.l3_off) + p.l3_len;
+      if (m->data_len > want) rte_pktmbuf_trim(m, uint16_t(m->data_len - want));
+      if (p.l3 == L3::kIpv4) {
+        uint8_t d0 = f[p.l3_off + 16];
+        if (d0 >= 224) {  // multicast, class E, limited broadcast
+          drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
+          continue;
+        }
+        p4[n4] = p;
+        in4[n4] = pi;
+        m4[n4++] = m;
+      } else {
+        bool mcast = f[p.l3_off + 24] == 0xff;
+        if (p.l4_proto == 58 && !from_kernel && p.l4_off < m->data_len) {
+          uint8_t type = f[p.l4_off];
+          if (type == 135 || type == 136) {  // neighbour solicitation / advertisement
+            c_.event(Event::nd_to_control);
+            ctl[nc++] = m;
+            continue;
+          }
+        }
+        if (mcast) {
+          drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
+          continue;
+        }
+        p6[n6] = p;
+        in6[n6] = pi;
+        m6[n6++] = m;
+      }
+    }
+    bump(c_.ports[pi].rx_packets, n);
+    bump(c_.ports[pi].rx_bytes, bytes);
+
+    if (nc) {
+      for (unsigned i = 0; i < nc; ++i) {
+        hold_meta(ctl[i])->family = 0;  // a protocol packet for the control thread, not held
+        hold_meta(ctl[i])->port = pi;
+      }
+      unsigned q = rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc,
+                                             nullptr);
+      for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
+    }
+    route(m4, p4, n4, m6, p6, n6, in4, in6, from_kernel);
+    route_generated();
+  }
+
+  Runtime* rt_;
+  uint16_t q_;
+  unsigned lcore_;
+  LcoreCounters& c_;
+  TxBuf tx_[kMaxPorts];
+  rte_mbuf* gen_[kMaxBurst];
+  unsigned n_gen_ = 0;
+  uint64_t tsc_hz_, icmp_tokens_, icmp_last_;
+};
+
+}  // namespace
+
+int worker_main(void* arg) {
+  auto* a = static_cast<WorkerArgs*>(arg);
+  Worker w(a->rt, a->index);
+  w.run();
+  return 0;
+}
+
+}  // namespace espgw::dp
