@@ -1,0 +1,162 @@
+// The Path Attributes field: the decode loop with RFC 7606 handling, and the encoder.
+#include "control/bgp/attrs.h"
+
+#include <bitset>
+
+#include "control/bgp/format.h"
+
+namespace espgw::bgp {
+namespace {
+
+constexpr uint8_t kTypeBits = attr::kOptional | attr::kTransitive;
+
+void apply_malformed(const AttrSpec& s, Outcome how, uint8_t subcode,
+                     std::span<const uint8_t> whole, const std::string& why, PathAttrs& out,
+                     Verdict& v) {
+  s.clear(out);
+  std::string msg = std::string(s.name) + ": " + why;
+  switch (how) {
+    case Outcome::kOk:
+    case Outcome::kAttributeDiscard:
+      v.discard(s.code, msg);
+      break;
+    case Outcome::kTreatAsWithdraw:
+      v.raise(Outcome::kTreatAsWithdraw, msg);
+      break;
+    case Outcome::kSessionReset:
+      v.reset(err::kUpdate, subcode, Bytes(whole.begin(), whole.end()), msg);
+      break;
+  }
+}
+
+}  // namespace
+
+void decode_attrs(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
+  std::bitset<256> seen;
+  while (!r.empty() && v.ok()) {
+    const std::span<const uint8_t> at = r.rest();
+    const size_t start = r.pos();
+    uint8_t flags = 0, code = 0;
+    uint16_t len = 0;
+    bool hdr = r.u8(flags) && r.u8(code);
+    if (hdr && (flags & attr::kExtendedLength)) {
+      hdr = r.u16(len);
+    } else if (hdr) {
+      uint8_t l8 = 0;
+      hdr = r.u8(l8);
+      len = l8;
+    }
+    Reader value;
+    if (!hdr || !r.sub(len, value)) {
+      // RFC 7606 s4: fewer octets than an attribute header, or an attribute length exceeding
+      // the Total Attribute Length -> treat-as-withdraw; the Total Attribute Length still
+      // locates the NLRI field.
+      v.raise(Outcome::kTreatAsWithdraw, hdr ? "attribute " + std::to_string(code) +
+                                                   " overruns the path attributes field"
+                                             : "truncated attribute header");
+      return;
+    }
+    const std::span<const uint8_t> whole = at.first(r.pos() - start);
+
+    if (seen.test(code)) {
+      // RFC 7606 s3 (g): MP_REACH/MP_UNREACH more than once -> Malformed Attribute List; any
+      // other repeated attribute: all but the first occurrence are discarded.
+      if (code == attr::kMpReach || code == attr::kMpUnreach) {
+        v.reset(err::kUpdate, err::update::kMalformedAttrList, {},
+                "duplicate attribute " + std::to_string(code));
+        return;
+      }
+      v.discard(code, "duplicate attribute " + std::to_string(code));
+      continue;
+    }
+    seen.set(code);
+
+    const AttrSpec* spec = find_attr(code);
+    if (!spec) {
+      if (!(flags & attr::kOptional)) {
+        // RFC 4271 s6.3 (not relaxed by RFC 7606): unrecognized well-known attribute.
+        v.reset(err::kUpdate, err::update::kUnrecognizedWellKnown, Bytes(whole.begin(), whole.end()),
+                "unrecognized well-known attribute " + std::to_string(code));
+        return;
+      }
+      // RFC 4271 s5: unknown optional transitive attributes are passed on with Partial set;
+      // unknown optional non-transitive ones are quietly ignored.
+      if (flags & attr::kTransitive) {
+        auto val = value.rest();
+        out.unknown.push_back(RawAttr{uint8_t((flags | attr::kPartial) & 0xE0), code,
+                                      Bytes(val.begin(), val.end())});
+      }
+      continue;
+    }
+
+    // RFC 7606 s3 (c): Optional/Transitive bits in conflict with the type code -> the attribute
+    // is malformed and handled with its own approach.
+    if ((flags & kTypeBits) != spec->flags) {
+      apply_malformed(*spec, spec->on_malformed, err::update::kAttrFlags, whole,
+                      "attribute flags conflict", out, v);
+      continue;
+    }
+    std::string why;
+    Check st = spec->decode(value, c, out, why);
+    if (st == Check::kOk) st = spec->validate(out, c, why);
+    if (st == Check::kIgnore) {
+      spec->clear(out);
+      v.discard(code, std::string(spec->name) + ": " + why);
+    } else if (st == Check::kMalformed) {
+      apply_malformed(*spec, spec->on_malformed, err::update::kOptionalAttr, whole, why, out, v);
+    } else if ((flags & attr::kPartial) && spec->flags == kTypeBits && code < 32) {
+      out.partial |= 1u << code;
+    }
+  }
+}
+
+void encode_attr(uint8_t flags, uint8_t code, std::span<const uint8_t> value, Writer& w) {
+  flags &= uint8_t(~attr::kExtendedLength & 0xF0);
+  if (value.size() > 255) flags |= attr::kExtendedLength;
+  w.u8(flags);
+  w.u8(code);
+  if (flags & attr::kExtendedLength) w.u16(uint16_t(value.size()));
+  else w.u8(uint8_t(value.size()));
+  w.bytes(value);
+}
+
+namespace {
+
+void encode_known(const AttrSpec& s, const PathAttrs& a, const Codec& c, Writer& w) {
+  Bytes val;
+  Writer vw(val);
+  if (!s.encode(a, c, vw)) return;
+  uint8_t flags = s.flags;
+  if (s.flags == kTypeBits && s.code < 32 && (a.partial >> s.code & 1)) flags |= attr::kPartial;
+  encode_attr(flags, s.code, val, w);
+}
+
+}  // namespace
+
+void encode_attrs(const PathAttrs& a, const Codec& c, Writer& w) {
+  encode_known(*find_attr(attr::kMpReach), a, c, w);
+  encode_known(*find_attr(attr::kMpUnreach), a, c, w);
+  for (unsigned code = 1; code < 256; ++code) {
+    if (code == attr::kMpReach || code == attr::kMpUnreach) continue;
+    if (const AttrSpec* s = find_attr(uint8_t(code))) encode_known(*s, a, c, w);
+    for (const auto& raw : a.unknown)
+      if (raw.code == code) encode_attr(raw.flags, raw.code, raw.value, w);
+  }
+}
+
+std::string format_attrs(const PathAttrs& a) {
+  std::string out;
+  auto add = [&out](const std::string& s) {
+    if (s.empty()) return;
+    if (!out.empty()) out += "; ";
+    out += s;
+  };
+  for (const auto& s : attr_table())
+    if (s.code != attr::kMpReach && s.code != attr::kMpUnreach) add(s.format(a));
+  for (const auto& raw : a.unknown) add(raw_attr_str(raw));
+  add(find_attr(attr::kMpReach)->format(a));
+  add(find_attr(attr::kMpUnreach)->format(a));
+  return out;
+}
+
+}  // namespace espgw::bgp
