@@ -1,0 +1,285 @@
+// Rules about the gateway, the local network gateways (sites) and the connections.
+#include "control/model/validate.h"
+
+#include <map>
+#include <set>
+
+#include "control/model/internal/rule_util.h"
+#include "control/model/proposal.h"
+
+namespace espgw::model {
+namespace rules {
+
+using util::add;
+using util::at;
+
+namespace {
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char ch : s) {
+    bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void check_name(Errors& e, const Config& c, Mark m, const std::string& field,
+                const std::string& s) {
+  if (!valid_name(s)) add(e, c, m, field, "invalid name (use 1 to 64 of A-Z a-z 0-9 _ . -)");
+}
+
+// Reports every entry whose name() was already used by an earlier entry of the same list.
+template <class T, class Name>
+void unique_names(Errors& e, const Config& c, const std::vector<T>& v, std::string_view list,
+                  Name name) {
+  std::map<std::string, size_t> first;
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto [it, fresh] = first.emplace(name(v[i]), i);
+    if (!fresh)
+      add(e, c, v[i].mark, at(list, i) + ".name",
+          "duplicate name '" + it->first + "' (also " + at(list, it->second) + ")");
+  }
+}
+
+}  // namespace
+
+void names_valid(const Config& c, Errors& e) {
+  check_name(e, c, c.gateway.mark, "gateway.name", c.gateway.name);
+  for (size_t i = 0; i < c.local_network_gateways.size(); ++i)
+    check_name(e, c, c.local_network_gateways[i].mark, at("local_network_gateways", i) + ".name",
+               c.local_network_gateways[i].name);
+  for (size_t i = 0; i < c.connections.size(); ++i)
+    check_name(e, c, c.connections[i].mark, at("connections", i) + ".name", c.connections[i].name);
+  for (size_t i = 0; i < c.instance.ports.size(); ++i)
+    check_name(e, c, c.instance.ports[i].mark, at("instance.ports", i) + ".name",
+               c.instance.ports[i].name);
+  for (size_t i = 0; i < c.instance.tunnels.size(); ++i)
+    check_name(e, c, c.instance.tunnels[i].mark, at("instance.tunnels", i) + ".name",
+               c.instance.tunnels[i].name);
+}
+
+void names_unique(const Config& c, Errors& e) {
+  auto name = [](const auto& x) { return x.name; };
+  unique_names(e, c, c.local_network_gateways, "local_network_gateways", name);
+  unique_names(e, c, c.connections, "connections", name);
+  unique_names(e, c, c.instance.ports, "instance.ports", name);
+  unique_names(e, c, c.instance.tunnels, "instance.tunnels", name);
+}
+
+void address_spaces_disjoint(const Config& c, Errors& e) {
+  // Every prefix with its owner, checked against all earlier ones: gateway spaces must not overlap
+  // anything; LNG prefixes must not overlap another LNG's (within one LNG overlap is harmless).
+  struct Owned {
+    Prefix p;
+    std::string field;
+    int owner;  // -1 = gateway, else LNG index
+    Mark mark;
+  };
+  std::vector<Owned> seen;
+  for (size_t i = 0; i < c.gateway.address_spaces.size(); ++i)
+    seen.push_back(
+        {c.gateway.address_spaces[i], at("gateway.address_spaces", i), -1, c.gateway.mark});
+  for (size_t l = 0; l < c.local_network_gateways.size(); ++l) {
+    const auto& lng = c.local_network_gateways[l];
+    for (size_t i = 0; i < lng.address_prefixes.size(); ++i)
+      seen.push_back({lng.address_prefixes[i],
+                      at(at("local_network_gateways", l) + ".address_prefixes", i), int(l),
+                      lng.mark});
+  }
+  for (size_t j = 0; j < seen.size(); ++j) {
+    for (size_t i = 0; i < j; ++i) {
+      const Owned& a = seen[i];
+      const Owned& b = seen[j];
+      if (a.owner == b.owner && a.owner != -1) continue;
+      if (!a.p.overlaps(b.p)) continue;
+      std::string what = b.owner == -1 ? "gateway address space " : "address prefix ";
+      add(e, c, b.mark, b.field,
+          what + b.p.str() + " overlaps " + a.p.str() + " (" + a.field + ")");
+      break;  // one report per prefix is enough
+    }
+  }
+}
+
+void lng_gateway_ips_unique(const Config& c, Errors& e) {
+  std::map<IpAddr, size_t> first;
+  for (size_t i = 0; i < c.local_network_gateways.size(); ++i) {
+    const auto& l = c.local_network_gateways[i];
+    auto [it, fresh] = first.emplace(l.gateway_ip, i);
+    if (!fresh)
+      add(e, c, l.mark, at("local_network_gateways", i) + ".gateway_ip",
+          "gateway_ip " + l.gateway_ip.str() + " is already used by " +
+              at("local_network_gateways", it->second) + " (" +
+              c.local_network_gateways[it->second].name + ")");
+  }
+}
+
+void asns_not_reserved(const Config& c, Errors& e) {
+  if (c.gateway.asn_set && asn_reserved(c.gateway.asn))
+    add(e, c, c.gateway.mark, "gateway.asn",
+        "ASN " + std::to_string(c.gateway.asn) + " is reserved");
+  for (size_t i = 0; i < c.local_network_gateways.size(); ++i) {
+    const auto& l = c.local_network_gateways[i];
+    if (l.asn != 0 && asn_reserved(l.asn))
+      add(e, c, l.mark, at("local_network_gateways", i) + ".asn",
+          "ASN " + std::to_string(l.asn) + " is reserved");
+  }
+}
+
+void gateway_instances(const Config& c, Errors& e) {
+  const Gateway& g = c.gateway;
+  size_t want = g.active_active ? 2 : 1;
+  if (g.instances.size() != want)
+    add(e, c, g.mark, "gateway.instances",
+        g.active_active
+            ? "active_active needs exactly 2 instances, found " + std::to_string(g.instances.size())
+            : "needs exactly 1 instance (set active_active: true for 2), found " +
+                  std::to_string(g.instances.size()));
+  if (c.instance.index >= g.instances.size())
+    add(e, c, c.instance.mark, "instance.index",
+        std::to_string(c.instance.index) + " is not an entry of gateway.instances (" +
+            std::to_string(g.instances.size()) + " configured)");
+  for (size_t i = 0; i < g.instances.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (g.instances[i].public_ip == g.instances[j].public_ip)
+        add(e, c, g.instances[i].mark, at("gateway.instances", i) + ".public_ip",
+            "public_ip " + g.instances[i].public_ip.str() + " is also " +
+                at("gateway.instances", j) + ".public_ip");
+      const IpAddr& b = g.instances[i].bgp_peering_address;
+      if (b.is_set() && b == g.instances[j].bgp_peering_address)
+        add(e, c, g.instances[i].mark, at("gateway.instances", i) + ".bgp_peering_address",
+            "bgp_peering_address " + b.str() + " is also " + at("gateway.instances", j) +
+                ".bgp_peering_address");
+    }
+  }
+}
+
+void connections_bounded(const Config& c, Errors& e) {
+  if (c.connections.size() > c.gateway.max_connections)
+    add(e, c, c.gateway.mark, "connections",
+        std::to_string(c.connections.size()) + " connections exceed gateway.max_connections (" +
+            std::to_string(c.gateway.max_connections) + ")");
+}
+
+void connection_peers_exist(const Config& c, Errors& e) {
+  for (size_t i = 0; i < c.connections.size(); ++i) {
+    const auto& conn = c.connections[i];
+    if (!c.find_lng(conn.peer))
+      add(e, c, conn.mark, at("connections", i) + ".peer",
+          "no local network gateway named '" + conn.peer + "'");
+  }
+}
+
+void bgp_requirements(const Config& c, Errors& e) {
+  bool any_bgp = false;
+  for (size_t i = 0; i < c.connections.size(); ++i) {
+    const auto& conn = c.connections[i];
+    if (!conn.enable_bgp) continue;
+    any_bgp = true;
+    const std::string f = at("connections", i);
+    if (!c.gateway.asn_set) add(e, c, conn.mark, f + ".enable_bgp", "BGP needs gateway.asn");
+    const LocalNetworkGateway* l = c.find_lng(conn.peer);
+    if (!l) continue;  // reported by connection_peers_exist
+    if (l->asn == 0)
+      add(e, c, conn.mark, f + ".enable_bgp",
+          "BGP needs an asn on local network gateway '" + l->name + "'");
+    if (!l->bgp_peering_address.is_set())
+      add(e, c, conn.mark, f + ".enable_bgp",
+          "BGP needs a bgp_peering_address on local network gateway '" + l->name + "'");
+  }
+  if (!any_bgp) return;
+  for (size_t i = 0; i < c.gateway.instances.size(); ++i)
+    if (!c.gateway.instances[i].bgp_peering_address.is_set())
+      add(e, c, c.gateway.instances[i].mark, at("gateway.instances", i) + ".bgp_peering_address",
+          "required when a connection enables BGP");
+}
+
+void ebgp_asns_differ(const Config& c, Errors& e) {
+  if (!c.gateway.asn_set) return;
+  for (size_t i = 0; i < c.local_network_gateways.size(); ++i) {
+    const auto& l = c.local_network_gateways[i];
+    if (l.asn != 0 && l.asn == c.gateway.asn)
+      add(e, c, l.mark, at("local_network_gateways", i) + ".asn",
+          "ASN " + std::to_string(l.asn) +
+              " equals gateway.asn; BGP peers must be in different ASNs (eBGP)");
+  }
+}
+
+void bgp_active_active_prefixes(const Config& c, Errors& e) {
+  if (!c.gateway.active_active) return;
+  std::set<std::string> reported;
+  for (const auto& conn : c.connections) {
+    if (!conn.enable_bgp) continue;
+    const LocalNetworkGateway* l = c.find_lng(conn.peer);
+    if (!l || !l->bgp_peering_address.is_set() || !reported.insert(l->name).second) continue;
+    const Prefix host{l->bgp_peering_address, uint8_t(l->bgp_peering_address.is_v4() ? 32 : 128)};
+    size_t li = size_t(l - c.local_network_gateways.data());
+    for (size_t i = 0; i < l->address_prefixes.size(); ++i)
+      if (l->address_prefixes[i] != host)
+        add(e, c, l->mark, at(at("local_network_gateways", li) + ".address_prefixes", i),
+            "with BGP on an active-active gateway give only the peer's " + host.str() +
+                " here (other prefixes are learned over BGP)");
+  }
+}
+
+void ipsec_policies(const Config& c, Errors& e) {
+  for (size_t i = 0; i < c.connections.size(); ++i) {
+    const auto& conn = c.connections[i];
+    const IpsecPolicy& p = conn.ipsec_policy;
+    const std::string f = at("connections", i) + ".ipsec_policy";
+    for (size_t j = 0; j < p.ike.size(); ++j)
+      if (auto r = parse_ike_proposal(p.ike[j]); !r)
+        add(e, c, conn.mark, at(f + ".ike", j), r.error);
+    for (size_t j = 0; j < p.esp.size(); ++j)
+      if (auto r = parse_esp_proposal(p.esp[j]); !r)
+        add(e, c, conn.mark, at(f + ".esp", j), r.error);
+    util::range(e, c, conn.mark, f + ".dpd_timeout_seconds", p.dpd_timeout_seconds, 9, 3600);
+    if (p.sa_lifetime_seconds == 0)
+      add(e, c, conn.mark, f + ".sa_lifetime_seconds", "must be greater than 0");
+    if (p.ike_lifetime_seconds == 0)
+      add(e, c, conn.mark, f + ".ike_lifetime_seconds", "must be greater than 0");
+  }
+}
+
+void connection_ranges(const Config& c, Errors& e) {
+  for (size_t i = 0; i < c.connections.size(); ++i) {
+    const auto& conn = c.connections[i];
+    const std::string f = at("connections", i);
+    util::range(e, c, conn.mark, f + ".replay_window", conn.replay_window, 64, 4096);
+    util::mss_clamp(e, c, conn.mark, f + ".tcp_mss_clamp", conn.tcp_mss_clamp);
+  }
+}
+
+}  // namespace rules
+
+std::vector<ConfigError> validate(const Config& c) {
+  using Rule = void (*)(const Config&, rules::Errors&);
+  static constexpr Rule kRules[] = {
+      rules::names_valid,
+      rules::names_unique,
+      rules::address_spaces_disjoint,
+      rules::lng_gateway_ips_unique,
+      rules::asns_not_reserved,
+      rules::gateway_instances,
+      rules::connections_bounded,
+      rules::connection_peers_exist,
+      rules::bgp_requirements,
+      rules::ebgp_asns_differ,
+      rules::bgp_active_active_prefixes,
+      rules::ipsec_policies,
+      rules::connection_ranges,
+      rules::ports,
+      rules::routes,
+      rules::tunnel_endpoints,
+      rules::tunnel_sas,
+      rules::tunnel_settings,
+      rules::instance_settings,
+      rules::dataplane_ranges,
+  };
+  rules::Errors e;
+  for (Rule r : kRules) r(c, e);
+  return e;
+}
+
+}  // namespace espgw::model
