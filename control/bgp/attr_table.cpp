@@ -67,7 +67,9 @@ bool as_path_encode(const PathAttrs& a, const Codec& c, Writer& w) {
   return true;
 }
 std::string as_path_format(const PathAttrs& a) {
-  return a.as_path ? "as-path " + a.as_path->str() : "";
+  if (!a.as_path) return "";
+  std::string s = a.as_path->str();
+  return s.empty() ? "as-path" : "as-path " + s;
 }
 
 // NEXT_HOP (3). RFC 7606 s7.3: length not 4 or not a usable host address -> treat-as-withdraw.
