@@ -115,8 +115,8 @@ api::Json Control::show_counters(bool per_lcore) const {
   return out;
 }
 
-api::Json Control::route_cmd(const api::Args& a, bool add) {
-  // route add PREFIX (via IP [dev PORT] | dev PORT | blackhole)   /   route del PREFIX
+// Stages one "add PREFIX (via IP [dev PORT] | dev PORT | blackhole)" or "del PREFIX".
+void Control::stage_route(const api::Args& a, bool add) {
   if (a.empty()) throw api::RequestError("missing prefix");
   auto p = Prefix::parse(a[0]);
   if (!p) throw api::RequestError("bad prefix '" + a[0] + "' (host bits must be zero)");
@@ -124,8 +124,7 @@ api::Json Control::route_cmd(const api::Args& a, bool add) {
   if (!add) {
     if (a.size() != 1) throw api::RequestError("route del takes only a prefix");
     if (!routes_.del(*p, RouteSource::kApi)) throw api::RequestError("no api route for " + p->str());
-    if (!routes_.commit(&err)) throw api::RequestError(err);
-    return {{"deleted", p->str()}};
+    return;
   }
   NhSpec nh;
   std::string via, dev;
@@ -157,13 +156,39 @@ api::Json Control::route_cmd(const api::Args& a, bool add) {
     throw api::RequestError("need 'via IP', 'dev PORT' or 'blackhole'");
   }
   if (!routes_.add(*p, RouteSource::kApi, nh, &err)) throw api::RequestError(err);
-  if (!routes_.commit(&err)) {
-    routes_.del(*p, RouteSource::kApi);
-    std::string e2;
-    routes_.commit(&e2);
-    throw api::RequestError(err);
+}
+
+// route add ... | route del ... | route batch CMD [; CMD]... — all or nothing, one FIB publish.
+api::Json Control::route_cmd(const api::Args& a, const std::string& verb) {
+  std::vector<std::pair<bool, api::Args>> cmds;
+  if (verb == "batch") {
+    api::Args cur;
+    auto flush = [&] {
+      if (cur.empty()) return;
+      if (cur[0] != "add" && cur[0] != "del")
+        throw api::RequestError("batch items are 'add ...' or 'del ...', got '" + cur[0] + "'");
+      cmds.push_back({cur[0] == "add", api::Args(cur.begin() + 1, cur.end())});
+      cur.clear();
+    };
+    for (const auto& w : a) {
+      if (w == ";") flush();
+      else cur.push_back(w);
+    }
+    flush();
+    if (cmds.empty()) throw api::RequestError("empty batch");
+  } else {
+    cmds.push_back({verb == "add", a});
   }
-  return {{"added", p->str()}};
+  routes_.checkpoint();
+  try {
+    for (const auto& [add, args] : cmds) stage_route(args, add);
+    std::string err;
+    if (!routes_.commit(&err)) throw api::RequestError(err);
+  } catch (...) {
+    routes_.rollback();
+    throw;
+  }
+  return {{"applied", cmds.size()}, {"fib_generation", rt_.fib->generation()}};
 }
 
 void Control::register_commands() {
@@ -187,10 +212,12 @@ void Control::register_commands() {
                                  {"routes", routes_.size()}};
               },
               "show status");
-  server_.add({"route", "add"}, [this](const api::Args& a) { return route_cmd(a, true); },
+  server_.add({"route", "add"}, [this](const api::Args& a) { return route_cmd(a, "add"); },
               "route add PREFIX (via IP [dev PORT] | dev PORT | blackhole)");
-  server_.add({"route", "del"}, [this](const api::Args& a) { return route_cmd(a, false); },
+  server_.add({"route", "del"}, [this](const api::Args& a) { return route_cmd(a, "del"); },
               "route del PREFIX");
+  server_.add({"route", "batch"}, [this](const api::Args& a) { return route_cmd(a, "batch"); },
+              "route batch (add ...|del ...) [; (add ...|del ...)]...  (atomic)");
 }
 
 bool Control::init(std::string* err) {

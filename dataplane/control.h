@@ -26,7 +26,8 @@ class Control {
  private:
   bool install_config_routes(std::string* err);
   void register_commands();
-  api::Json route_cmd(const api::Args& a, bool add);
+  api::Json route_cmd(const api::Args& a, const std::string& verb);
+  void stage_route(const api::Args& a, bool add);
 
   const model::Config& cfg_;
   Runtime& rt_;

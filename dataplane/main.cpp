@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
   for (auto& s : ea) eargv.push_back(s.data());
   eargv.push_back(nullptr);
   if (rte_eal_init(int(ea.size()), eargv.data()) < 0)
-    return fail(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+    return fail(std::string("EAL init failed: ") + rte_strerror(rte_errno) +
+                " (another espgw with the same file_prefix running?)");
 
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);

@@ -400,8 +400,8 @@ void Neighbors::tick(uint64_t now_ms) {
   }
 }
 
-nlohmann::json Neighbors::to_json() const {
-  nlohmann::json a = nlohmann::json::array();
+nlohmann::ordered_json Neighbors::to_json() const {
+  nlohmann::ordered_json a = nlohmann::ordered_json::array();
   for (const auto& e : entries_) {
     uint64_t mac = e->mac.load(std::memory_order_relaxed);
     bool valid = mac & NeighEntry::kValid;

@@ -36,7 +36,7 @@ class Neighbors {
   // Probes, retries, expiries; call every ~100 ms.
   void tick(uint64_t now_ms);
 
-  nlohmann::json to_json() const;
+  nlohmann::ordered_json to_json() const;
   uint64_t dropped_holds() const { return dropped_holds_; }
 
  private:

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 
 extern char** environ;
 
@@ -52,12 +53,15 @@ bool run_command(const std::vector<std::string>& argv, std::string* err) {
 namespace {
 
 bool start_port(uint16_t id, uint16_t nrxq, uint16_t ntxq, uint16_t mtu, rte_mempool* pool,
-                bool rss, std::string* err) {
+                bool rss, uint16_t* nrxq_out, std::string* err) {
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(id, &info); rc != 0) {
     *err = "rte_eth_dev_info_get: " + std::string(rte_strerror(-rc));
     return false;
   }
+  // Some PMDs (net_tap) want as many rx as tx queues; the extra rx queues are polled too.
+  if (std::string_view(info.driver_name) == "net_tap") nrxq = ntxq;
+  *nrxq_out = nrxq;
   if (nrxq > info.max_rx_queues || ntxq > info.max_tx_queues) {
     *err = "device " + std::string(info.driver_name) + " supports " +
            std::to_string(info.max_rx_queues) + " rx / " + std::to_string(info.max_tx_queues) +
@@ -151,7 +155,7 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
       *err = "port " + p.name + ": no DPDK device named " + dev;
       return false;
     }
-    if (!start_port(pr.eth_id, nw, uint16_t(nw + 1), p.mtu, rt.pool, true, err)) {
+    if (!start_port(pr.eth_id, nw, uint16_t(nw + 1), p.mtu, rt.pool, true, &pr.nb_rxq, err)) {
       *err = "port " + p.name + " (" + dev + "): " + *err;
       return false;
     }
@@ -167,7 +171,7 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
     *err = "exception TAP " + dev + " was not created";
     return false;
   }
-  if (!start_port(x.eth_id, 1, uint16_t(nw + 1), x.mtu, rt.pool, false, err)) {
+  if (!start_port(x.eth_id, 1, uint16_t(nw + 1), x.mtu, rt.pool, false, &x.nb_rxq, err)) {
     *err = "exception port: " + *err;
     return false;
   }

@@ -174,8 +174,8 @@ bool RouteTable::commit(std::string* err) {
   return true;
 }
 
-nlohmann::json RouteTable::to_json() const {
-  nlohmann::json a = nlohmann::json::array();
+nlohmann::ordered_json RouteTable::to_json() const {
+  nlohmann::ordered_json a = nlohmann::ordered_json::array();
   for (const auto& [p, cands] : routes_) {
     const Candidate* b = best(p);
     for (const auto& c : cands) {

@@ -38,11 +38,18 @@ struct RouteTable {
   // Pushes staged changes to the FIB in one batch; on failure nothing changes and err is set.
   bool commit(std::string* err);
 
+  // Saves the staged state so a failed multi-part change can be undone before commit().
+  void checkpoint() { saved_ = {routes_, dirty_}; }
+  void rollback() {
+    routes_ = saved_.routes;
+    dirty_ = saved_.dirty;
+  }
+
   // Resolves "via <ip> [dev <port>]" to a next hop using connected prefixes.
   bool resolve_via(const IpAddr& gw, const std::string& port_name, NhSpec& out,
                    std::string* err) const;
 
-  nlohmann::json to_json() const;
+  nlohmann::ordered_json to_json() const;
   size_t size() const { return routes_.size(); }
 
  private:
@@ -64,6 +71,10 @@ struct RouteTable {
   std::map<Prefix, std::vector<Candidate>> routes_;
   std::map<Prefix, uint32_t> installed_;   // prefix -> next-hop id in the FIB
   std::map<Prefix, bool> dirty_;
+  struct Saved {
+    std::map<Prefix, std::vector<Candidate>> routes;
+    std::map<Prefix, bool> dirty;
+  } saved_;
   std::map<NhSpec, NhObj> nh_by_spec_;
   std::vector<NhSpec> spec_by_id_ = std::vector<NhSpec>(kMaxNextHops);
   std::vector<uint32_t> free_ids_;

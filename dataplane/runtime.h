@@ -69,6 +69,7 @@ struct PortRt {
   std::string name;
   uint16_t eth_id = 0;        // DPDK ethdev port id
   uint16_t mtu = 1500;
+  uint16_t nb_rxq = 1;        // rx queue q is polled by worker q % n_workers
   bool exception = false;     // the host-kernel TAP
   rte_ether_addr mac{};       // our MAC on this port
   rte_ether_addr peer_mac{};  // exception port only: the kernel interface's MAC

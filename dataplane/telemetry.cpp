@@ -2,6 +2,8 @@
 // DPDK's telemetry thread and only read counters (relaxed loads) and immutable port data.
 #include <rte_telemetry.h>
 
+#include <cctype>
+#include <cerrno>
 #include <string>
 
 #include "dataplane/control.h"
@@ -21,15 +23,26 @@ int tel_counters(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// Telemetry names allow only [A-Za-z0-9_/]; port names are sanitized.
+std::string tel_name(std::string s) {
+  for (char& c : s)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '/') c = '_';
+  return s;
+}
+
 int tel_ports(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (uint16_t i = 0; i < g_rt->ports.size(); ++i) {
     PortCounters c = g_rt->counters->total_port(i);
-    std::string n = g_rt->ports[i].name;
-    rte_tel_data_add_dict_u64(d, (n + ".rx_packets").c_str(), c.rx_packets);
-    rte_tel_data_add_dict_u64(d, (n + ".rx_bytes").c_str(), c.rx_bytes);
-    rte_tel_data_add_dict_u64(d, (n + ".tx_packets").c_str(), c.tx_packets);
-    rte_tel_data_add_dict_u64(d, (n + ".tx_bytes").c_str(), c.tx_bytes);
+    rte_tel_data* p = rte_tel_data_alloc();
+    if (!p) return -ENOMEM;
+    rte_tel_data_start_dict(p);
+    rte_tel_data_add_dict_u64(p, "rx_packets", c.rx_packets);
+    rte_tel_data_add_dict_u64(p, "rx_bytes", c.rx_bytes);
+    rte_tel_data_add_dict_u64(p, "tx_packets", c.tx_packets);
+    rte_tel_data_add_dict_u64(p, "tx_bytes", c.tx_bytes);
+    rte_tel_data_add_dict_u64(p, "ethdev", g_rt->ports[i].eth_id);
+    rte_tel_data_add_dict_container(d, tel_name(g_rt->ports[i].name).c_str(), p, 0);
   }
   return 0;
 }

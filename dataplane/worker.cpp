@@ -24,6 +24,13 @@ constexpr unsigned kTxBuf = 64;
 constexpr unsigned kIdlePollsBeforeSleep = 256;
 constexpr unsigned kMaxFrags = 8;
 
+constexpr unsigned kMaxPolls = 64;
+
+struct PollItem {
+  uint16_t port;   // index into Runtime::ports
+  uint16_t queue;  // rx queue id
+};
+
 struct TxBuf {
   rte_mbuf* m[kTxBuf];
   uint16_t n;
@@ -37,6 +44,9 @@ class Worker {
     icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
     icmp_last_ = rte_rdtsc();
     for (auto& t : tx_) t.n = 0;
+    for (uint16_t pi = 0; pi < rt->ports.size(); ++pi)
+      for (uint16_t q = 0; q < rt->ports[pi].nb_rxq; ++q)
+        if (q % rt->n_workers == index && n_polls_ < kMaxPolls) polls_[n_polls_++] = {pi, q};
   }
 
   void run() {
@@ -48,10 +58,9 @@ class Worker {
     while (rt_->running.load(std::memory_order_relaxed)) {
       rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
       unsigned got = 0;
-      for (uint16_t pi = 0; pi < rt_->ports.size(); ++pi) {
-        const PortRt& port = rt_->ports[pi];
-        if (port.exception && q_ != 0) continue;  // one rx queue on the exception TAP
-        uint16_t n = rte_eth_rx_burst(port.eth_id, port.exception ? 0 : q_, pkts, uint16_t(burst));
+      for (unsigned i = 0; i < n_polls_; ++i) {
+        const uint16_t pi = polls_[i].port;
+        uint16_t n = rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
         if (n == 0) continue;
         got += n;
         process(pi, pkts, n);
@@ -435,6 +444,8 @@ class Worker {
   unsigned lcore_;
   LcoreCounters& c_;
   TxBuf tx_[kMaxPorts];
+  PollItem polls_[kMaxPolls];
+  unsigned n_polls_ = 0;
   rte_mbuf* gen_[kMaxBurst];
   unsigned n_gen_ = 0;
   uint64_t tsc_hz_, icmp_tokens_, icmp_last_;

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 namespace {
 

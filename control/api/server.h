@@ -13,7 +13,7 @@
 
 namespace espgw::api {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 using Args = std::vector<std::string>;
 
 // Thrown by handlers for a bad request; becomes {"ok": false, "error": what()}.

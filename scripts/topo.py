@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""Namespace topologies for espgw: hosts and gateways as network namespaces.
+
+Shared by the netns tests and the demo. A gateway is an espgw process started inside its own
+namespace; its net_tap interfaces are created there and then moved into the neighbouring host
+namespaces (or into a "segment" namespace holding a Linux bridge, to join several gateways).
+Everything is recorded in a state directory; `down` kills only the PIDs this tool started
+(checking /proc/PID/exe) and deletes only the namespaces it created.
+
+CLI:
+  topo.py up basic [--prefix P]     host A -- espgw -- host B, IPv4 and IPv6
+  topo.py status [--prefix P]
+  topo.py ctl [--prefix P] [--gw NAME] ARGS...   espgwctl against a gateway
+  topo.py down [--prefix P]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_dir():
+    return os.environ.get("ESPGW_BUILD", os.path.join(ROOT, "build"))
+
+
+def sh(*args, check=True, capture=False, ns=None, timeout=30, input=None):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout, input=input)
+    if check and r.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s" % (r.returncode, " ".join(cmd),
+                                                            (r.stderr or "") if capture else ""))
+    return r
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(cond, timeout=20.0, what="condition", interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+class Gateway:
+    def __init__(self, topo, name, config):
+        self.topo, self.name, self.config = topo, name, config
+        self.ns = topo.ns_name(name)
+        self.dir = os.path.join(topo.state, name)
+        self.socket = os.path.join(self.dir, "ctl.sock")
+        self.log = os.path.join(self.dir, "espgw.log")
+        self.pid = None
+
+    def ctl(self, *args, check=True):
+        """Runs espgwctl --json ARGS; returns the parsed reply (raises if not ok and check)."""
+        r = sh(os.path.join(build_dir(), "control/api/espgwctl"), "--socket", self.socket,
+               "--json", *args, check=False, capture=True)
+        try:
+            reply = json.loads(r.stdout)
+        except ValueError:
+            raise RuntimeError("espgwctl %s: %s %s" % (" ".join(args), r.stdout, r.stderr))
+        if check and not reply.get("ok"):
+            raise RuntimeError("espgwctl %s: %s" % (" ".join(args), reply.get("error")))
+        return reply.get("result") if check else reply
+
+    def counters(self):
+        return self.ctl("show", "counters")
+
+    def logtext(self):
+        with open(self.log) as f:
+            return f.read()
+
+
+class Topology:
+    def __init__(self, prefix="eg", state=None):
+        self.prefix = prefix
+        self.state = state or "/tmp/espgw-topo-%s" % prefix
+        self.gateways = {}
+
+    # ---- bookkeeping -------------------------------------------------------
+    def ns_name(self, short):
+        return "%s-%s" % (self.prefix, short)
+
+    def _record(self, kind, value):
+        os.makedirs(self.state, exist_ok=True)
+        with open(os.path.join(self.state, kind), "a") as f:
+            f.write("%s\n" % value)
+
+    def _recorded(self, kind):
+        try:
+            with open(os.path.join(self.state, kind)) as f:
+                return [l.strip() for l in f if l.strip()]
+        except OSError:
+            return []
+
+    # ---- building blocks ---------------------------------------------------
+    def add_ns(self, short):
+        ns = self.ns_name(short)
+        sh("ip", "netns", "add", ns)
+        self._record("namespaces", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for k in ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+                  "net.ipv6.conf.all.keep_addr_on_down=1"):
+            sh("sysctl", "-qw", k, ns=ns, check=False)
+        return ns
+
+    def add_segment(self, short):
+        """A namespace with bridge br0: several gateways' taps (or hosts) join one L2 segment."""
+        ns = self.add_ns(short)
+        sh("ip", "-n", ns, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", ns, "link", "set", "br0", "up")
+        return ns
+
+    def start_gateway(self, name, config, timeout=60):
+        """Writes the config (JSON is YAML), starts espgw in its own namespace, waits for its
+        control socket to answer."""
+        gw = Gateway(self, name, config)
+        os.makedirs(gw.dir, exist_ok=True)
+        self.add_ns(name)
+        inst = config.setdefault("instance", {})
+        inst.setdefault("control_socket", gw.socket)
+        inst.setdefault("file_prefix", "espgw-%s-%s" % (self.prefix, name))
+        dp = inst.setdefault("dataplane", {})
+        dp.setdefault("hugepages", False)
+        dp.setdefault("memory_mb", 512)
+        dp.setdefault("mbufs", 8192)
+        dp.setdefault("idle_sleep_us", 100)
+        dp.setdefault("max_routes_v4", 65536)
+        dp.setdefault("max_routes_v6", 8192)
+        for f, data in config.pop("_files", {}).items():
+            path = os.path.join(gw.dir, f)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(data)
+        cfg_path = os.path.join(gw.dir, "espgw.yaml")
+        with open(cfg_path, "w") as f:
+            json.dump(config, f, indent=1)
+        exe = os.path.join(build_dir(), "dataplane/espgw")
+        logf = open(gw.log, "w")
+        p = subprocess.Popen(["ip", "netns", "exec", gw.ns, exe, "--config", cfg_path],
+                             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        gw.pid = p.pid  # `ip netns exec` execs, so this is espgw itself
+        gw.proc = p
+        self._record("pids", "%d %s" % (p.pid, os.path.realpath(exe)))
+        self.gateways[name] = gw
+
+        def up():
+            if p.poll() is not None:
+                raise RuntimeError("espgw %s exited with %s:\n%s" % (name, p.returncode,
+                                                                      gw.logtext()))
+            if not os.path.exists(gw.socket):
+                return False
+            try:
+                gw.ctl("show", "status")
+                return True
+            except RuntimeError:
+                return False
+        wait_for(up, timeout, "espgw %s control socket" % name)
+        return gw
+
+    def attach(self, gw, iface, ns_short, addrs=(), routes=(), mac=None, bridge=False):
+        """Moves gateway tap `iface` into namespace ns_short and configures the host side:
+        addresses, routes [(prefix, via)], or enslaves it to br0 when bridge=True."""
+        ns = self.ns_name(ns_short)
+        sh("ip", "-n", gw.ns, "link", "set", iface, "netns", ns)
+        if bridge:
+            sh("ip", "-n", ns, "link", "set", iface, "master", "br0")
+        else:
+            # the tap starts with the PMD's MAC; the host side gets its own
+            sh("ip", "-n", ns, "link", "set", iface, "address",
+               mac or "02:00:00:%02x:%02x:%02x" % (len(self._recorded("attached")) + 1,
+                                                   hash(ns) & 0xff, hash(iface) & 0xff))
+        for a in addrs:
+            sh("ip", "-n", ns, "addr", "add", a, "dev", iface, *(["nodad"] if ":" in a else []))
+        sh("ip", "-n", ns, "link", "set", iface, "up")
+        for prefix, via in routes:
+            fam = ["-6"] if ":" in via else []
+            sh("ip", *fam, "-n", ns, "route", "replace", prefix, "via", via)
+        self._record("attached", "%s %s" % (ns, iface))
+
+    def stop_gateway(self, name, timeout=15):
+        """SIGTERM, wait; returns espgw's exit code."""
+        gw = self.gateways.pop(name)
+        if gw.proc.poll() is None:
+            gw.proc.send_signal(signal.SIGTERM)
+        try:
+            return gw.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            gw.proc.kill()
+            return gw.proc.wait(5)
+
+    # ---- teardown ----------------------------------------------------------
+    def down(self):
+        for line in self._recorded("pids"):
+            pid_s, exe = line.split(" ", 1)
+            pid = int(pid_s)
+            try:
+                # a rebuilt binary shows as "<path> (deleted)": still ours
+                if os.readlink("/proc/%d/exe" % pid).replace(" (deleted)", "") != exe:
+                    continue
+            except OSError:
+                continue
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not alive(pid):
+                    break
+                time.sleep(0.05)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for gw in self.gateways.values():
+            try:
+                gw.proc.wait(5)
+            except Exception:
+                pass
+        for ns in reversed(self._recorded("namespaces")):
+            sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(self.state, ignore_errors=True)
+        self.gateways = {}
+
+
+# ---- the basic topology: host A -- espgw -- host B --------------------------------------------
+BASIC = {
+    "a": {"gw4": "10.1.0.1/24", "gw6": "fd00:a::1/64", "host4": "10.1.0.10/24",
+          "host6": "fd00:a::10/64"},
+    "b": {"gw4": "10.2.0.1/24", "gw6": "fd00:b::1/64", "host4": "10.2.0.10/24",
+          "host6": "fd00:b::10/64"},
+}
+
+
+def basic_config(prefix, gw_name="gw", extra_routes=(), mtu_b=1500):
+    ports = []
+    for side in ("a", "b"):
+        ports.append({"name": side,
+                      "device": "net_tap_%s,iface=%s%s0" % (side, prefix, side),
+                      "addresses": [BASIC[side]["gw4"], BASIC[side]["gw6"]],
+                      "mtu": mtu_b if side == "b" else 1500})
+    return {
+        "gateway": {"name": "%s-%s" % (prefix, gw_name), "asn": 65010,
+                    "address_spaces": ["10.2.0.0/16"],
+                    "instances": [{"public_ip": "10.1.0.1"}]},
+        "instance": {"index": 0, "ports": ports, "routes": list(extra_routes),
+                     "exception_iface": "espgw0"},
+    }
+
+
+def up_basic(topo, extra_routes=(), mtu_b=1500, host_b_extra=()):
+    topo.add_ns("a")
+    topo.add_ns("b")
+    gw = topo.start_gateway("gw", basic_config(topo.prefix, extra_routes=extra_routes,
+                                               mtu_b=mtu_b))
+    for side in ("a", "b"):
+        s = BASIC[side]
+        topo.attach(gw, "%s%s0" % (topo.prefix, side), side,
+                    addrs=[s["host4"], s["host6"]] + (list(host_b_extra) if side == "b" else []),
+                    routes=[("default", s["gw4"].split("/")[0]),
+                            ("default", s["gw6"].split("/")[0])])
+    return gw
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("cmd", choices=["up", "down", "status", "ctl"])
+    ap.add_argument("rest", nargs=argparse.REMAINDER)
+    ap.add_argument("--prefix", default="eg")
+    ap.add_argument("--gw", default="gw")
+    a = ap.parse_args()
+    topo = Topology(a.prefix)
+    if a.cmd == "up":
+        if os.path.exists(topo.state):
+            sys.exit("topology %s is already up (%s); run down first" % (a.prefix, topo.state))
+        try:
+            up_basic(topo)
+        except Exception:
+            topo.down()
+            raise
+        # the espgw process belongs to the topology, not to this CLI process
+        print("up: namespaces %s; espgw log %s" % (", ".join(topo._recorded("namespaces")),
+                                                   topo.gateways["gw"].log))
+    elif a.cmd == "down":
+        topo.down()
+        print("down")
+    else:
+        gw = Gateway(topo, a.gw, {})
+        if a.cmd == "status":
+            for what in ("ports", "routes", "neighbors"):
+                sh(os.path.join(build_dir(), "control/api/espgwctl"), "--socket", gw.socket,
+                   "show", what)
+        else:
+            sys.exit(subprocess.run([os.path.join(build_dir(), "control/api/espgwctl"),
+                                     "--socket", gw.socket] + a.rest).returncode)
+
+
+if __name__ == "__main__":
+    main()
