@@ -8,6 +8,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mempool.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
@@ -188,6 +189,13 @@ int main(int argc, char** argv) {
     rte_eth_dev_stop(p.eth_id);
     rte_eth_dev_close(p.eth_id);
   }
+  // everything that lives in DPDK memory goes before the EAL does
+  fib.reset();
+  rte_ring_free(rt->to_control);
+  rte_free(rt->nexthops);
+  rte_free(rt->qsbr);
+  rte_mempool_free(rt->pool);
+  rte_mempool_free(rt->indirect_pool);
   rte_eal_cleanup();
   return rc;
 }
