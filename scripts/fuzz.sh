@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
+# copy of its seed corpus (the repo's corpus stays small). Not part of CI.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt config bgp ike
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-60}; shift || true
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt config bgp ike)
+OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
+mkdir -p "$OUT"
+CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
+
+sources() {
+  case $1 in
+    pkt) echo tests/fuzz/pkt_fuzz.cpp ;;
+    config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp control/model/internal/*.cpp ;;
+    bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
+    ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp ;;
+  esac
+}
+libs() {
+  case $1 in
+    config) echo "-lyaml-cpp -lcrypto" ;;
+    ike) echo "-lcrypto" ;;
+  esac
+}
+
+rc=0
+for t in "${TARGETS[@]}"; do
+  [[ -f tests/fuzz/${t}_fuzz.cpp ]] || { echo "no target $t" >&2; rc=1; continue; }
+  echo "== $t: building"
+  # shellcheck disable=SC2046
+  $CXX $(sources "$t") $(libs "$t") -o "$OUT/${t}_fuzz"
+  work=$(mktemp -d "$OUT/${t}-corpus.XXXX")
+  cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
+  echo "== $t: fuzzing for ${SECS}s"
+  if ! (cd "$OUT" && "./${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 "$work" \
+        2>&1 | tail -n 12); then
+    rc=1
+  fi
+  rm -rf "$work"
+done
+exit $rc

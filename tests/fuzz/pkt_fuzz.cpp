@@ -1,0 +1,27 @@
+// libFuzzer: the data plane's frame classifier and ICMP error builders on arbitrary bytes.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/icmp.h"
+#include "dataplane/pkt.h"
+
+using namespace espgw::dp;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> f(data, data + size);  // exact-size copy: ASan sees any overread
+  Parsed p;
+  ParseResult r = parse_frame(f.data(), uint32_t(f.size()), p);
+  if (!r.is_ok() || p.l3 == L3::kArp) return 0;
+  // what the worker relies on after a successful parse
+  if (p.l3_off + p.l3_len > f.size() || p.l4_off > p.l3_off + p.l3_len) __builtin_trap();
+  (void)may_send_icmp_error(f.data(), p);
+  static uint8_t out[2048];
+  const uint8_t src[16] = {10, 0, 0, 1};
+  const uint8_t* ip = f.data() + p.l3_off;
+  if (p.l3 == L3::kIpv4)
+    build_icmp4_error(out, sizeof out, ip, p.l3_len, kIcmp4Unreach, kIcmp4CodeFragNeeded, 1400, src);
+  else
+    build_icmp6_error(out, sizeof out, ip, p.l3_len, kIcmp6TooBig, 0, 1400, src);
+  return 0;
+}
