@@ -54,11 +54,23 @@ Check as_path_decode(Reader r, const Codec& c, PathAttrs& a, std::string& why) {
   a.as_path = std::move(p);
   return ok();
 }
+// RFC 5065 s5: confederation segments are added and removed only at the front of the path.
+bool confed_after_other(const AsPath& p) {
+  bool other = false;
+  for (const auto& s : p.segments) {
+    bool confed = s.type == SegType::kConfedSequence || s.type == SegType::kConfedSet;
+    if (confed && other) return true;
+    other = other || !confed;
+  }
+  return false;
+}
+
 Check as_path_validate(const PathAttrs& a, const Codec& c, std::string& why) {
   // RFC 7607 s2: AS 0 in AS_PATH is an error handled as a malformed AS_PATH.
   if (a.as_path->contains(0)) return bad(why, "contains AS 0");
   // RFC 7606 s7.2 / RFC 5065: confederation segments from an external peer are malformed.
   if (c.ebgp && a.as_path->has_confed()) return bad(why, "confederation segment from eBGP peer");
+  if (confed_after_other(*a.as_path)) return bad(why, "confederation segment after AS_SEQUENCE/SET");
   return ok();
 }
 bool as_path_encode(const PathAttrs& a, const Codec& c, Writer& w) {

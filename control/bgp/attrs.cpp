@@ -1,6 +1,7 @@
 // The Path Attributes field: the decode loop with RFC 7606 handling, and the encoder.
 #include "control/bgp/attrs.h"
 
+#include <algorithm>
 #include <bitset>
 
 #include "control/bgp/format.h"
@@ -29,9 +30,7 @@ void apply_malformed(const AttrSpec& s, Outcome how, uint8_t subcode,
   }
 }
 
-}  // namespace
-
-void decode_attrs(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
+void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
   std::bitset<256> seen;
   while (!r.empty() && v.ok()) {
     const std::span<const uint8_t> at = r.rest();
@@ -110,6 +109,15 @@ void decode_attrs(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
   }
 }
 
+}  // namespace
+
+void decode_attrs(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
+  decode_list(r, c, out, v);
+  // Codes are unique (duplicates were dropped); keep them in encoding order.
+  std::sort(out.unknown.begin(), out.unknown.end(),
+            [](const RawAttr& x, const RawAttr& y) { return x.code < y.code; });
+}
+
 void encode_attr(uint8_t flags, uint8_t code, std::span<const uint8_t> value, Writer& w) {
   flags &= uint8_t(~attr::kExtendedLength & 0xF0);
   if (value.size() > 255) flags |= attr::kExtendedLength;
@@ -136,7 +144,7 @@ void encode_known(const AttrSpec& s, const PathAttrs& a, const Codec& c, Writer&
 void encode_attrs(const PathAttrs& a, const Codec& c, Writer& w) {
   encode_known(*find_attr(attr::kMpReach), a, c, w);
   encode_known(*find_attr(attr::kMpUnreach), a, c, w);
-  for (unsigned code = 1; code < 256; ++code) {
+  for (unsigned code = 0; code < 256; ++code) {
     if (code == attr::kMpReach || code == attr::kMpUnreach) continue;
     if (const AttrSpec* s = find_attr(uint8_t(code))) encode_known(*s, a, c, w);
     for (const auto& raw : a.unknown)

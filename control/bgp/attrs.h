@@ -69,7 +69,7 @@ struct PathAttrs {
   // clears them; encoders ignore them and derive both from as_path/aggregator (RFC 6793).
   std::optional<AsPath> as4_path;
   std::optional<Aggregator> as4_aggregator;
-  std::vector<RawAttr> unknown;  // unknown optional transitive attributes, passed on
+  std::vector<RawAttr> unknown;  // unknown optional transitive attributes, by type code
   uint32_t partial = 0;          // bit n set: known optional transitive attr n had Partial set
 
   bool operator==(const PathAttrs&) const = default;

@@ -7,6 +7,8 @@ namespace {
 
 // RFC 6793 s4.2.3: rebuild the real AGGREGATOR and AS_PATH from a 2-octet peer's attributes.
 void merge_as4(PathAttrs& a, Verdict& v) {
+  // AS4_* are rebuilt from the merged values on encode; their Partial bits go with them.
+  a.partial &= ~(1u << attr::kAs4Path | 1u << attr::kAs4Aggregator);
   if (a.aggregator && a.aggregator->asn != kAsTrans) {
     // AGGREGATOR was set by a 2-octet speaker after AS4_* were added: ignore both AS4 attrs.
     if (a.as4_aggregator) v.discard(attr::kAs4Aggregator, "AS4_AGGREGATOR ignored: AGGREGATOR "

@@ -184,7 +184,7 @@ TEST(BgpAttrs, CanonicalOrderMpFirstThenByCode) {
   PathAttrs d = Decode(b, v);
   EXPECT_EQ(v.outcome, Outcome::kOk);
   ASSERT_EQ(d.unknown.size(), 2u);
-  EXPECT_EQ(d.unknown[0].code, 16);  // wire order
+  EXPECT_EQ(d.unknown[0].code, 16);  // sorted by type code
   d.unknown = a.unknown;
   EXPECT_EQ(d, a);
   EXPECT_EQ(format_attrs(a),

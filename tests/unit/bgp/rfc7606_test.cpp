@@ -75,6 +75,10 @@ TEST(Rfc7606, AsPathConfedFromEbgpTreatAsWithdraw) {
   EXPECT_EQ(Decode(kOrigin + "40 02 06 03 01 0000fc00" + kNextHop).outcome, Outcome::kOk);
 }
 
+TEST(Rfc7606, AsPathConfedAfterSequenceTreatAsWithdraw) {  // RFC 5065 s5
+  ExpectWithdraw(Decode(kOrigin + "40 02 0c 02 01 0000fde9 03 01 0000fc00" + kNextHop));
+}
+
 // s7.3 NEXT_HOP
 TEST(Rfc7606, NextHopBadLengthTreatAsWithdraw) {
   ExpectWithdraw(Decode(kOrigin + kAsPath + "40 03 05 c000020100"));
