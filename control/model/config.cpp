@@ -1,5 +1,6 @@
 #include "control/model/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -7,10 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <utility>
 
-#include "control/model/internal/parse.h"
-#include "control/model/internal/reader.h"
+#include "control/model/parse.h"
+#include "control/model/yaml_reader.h"
 
 namespace espgw::model {
 namespace {
@@ -18,11 +20,42 @@ namespace {
 constexpr size_t kMaxConfigBytes = 4 << 20;
 
 ConfigError yaml_error(const std::string& file, const YAML::Exception& ex) {
-  Mark m;
-  if (!ex.mark.is_null() && ex.mark.line >= 0 && ex.mark.column >= 0)
-    m = {ex.mark.line + 1, ex.mark.column + 1};
+  Mark m = internal::mark_of_yaml(ex.mark);
   return {file, m, "",
           "YAML syntax error: " + (ex.msg.empty() ? std::string("invalid YAML") : ex.msg)};
+}
+
+// Ignores the events of a document; remembers where it started.
+class SkipDocument : public YAML::EventHandler {
+ public:
+  YAML::Mark start = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& m) override { start = m; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Parses the first document. YAML::LoadAll() is not used: yaml-cpp 0.7 loops forever producing
+// empty documents on input like "," (found by tests/fuzz/config_fuzz.cpp). Anything after the first
+// document is found by a second, event-only pass that stops after two documents.
+YAML::Node load_one_document(const std::string& yaml, Mark* trailing) {
+  YAML::Node root = YAML::Load(yaml);
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  SkipDocument skip;
+  if (parser.HandleNextDocument(skip) && parser.HandleNextDocument(skip)) {
+    *trailing = internal::mark_of_yaml(skip.start);
+    if (trailing->line == 0) *trailing = {1, 1};
+  }
+  return root;
 }
 
 // Semantic errors carry the mark of the entry they are about; where the parser saw the exact field
@@ -44,26 +77,28 @@ void refine_marks(std::vector<ConfigError>& errors, const std::map<std::string, 
 
 LoadResult load(const std::string& yaml, const std::string& path) {
   LoadResult res;
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
+  Mark trailing;
   try {
-    docs = YAML::LoadAll(yaml);
+    root = load_one_document(yaml, &trailing);
   } catch (const YAML::Exception& ex) {
     res.errors.push_back(yaml_error(path, ex));
     return res;
   }
-  if (docs.empty() || docs[0].IsNull()) {
+  if (!root.IsDefined() || root.IsNull()) {
     res.errors.push_back({path, {}, "", "the config is empty"});
     return res;
   }
-  if (docs.size() > 1) {
-    res.errors.push_back({path, internal::mark_of(docs[1]), "",
-                          "more than one YAML document; put the whole config in one"});
+  if (trailing.line != 0) {
+    res.errors.push_back({path, trailing, "",
+                          "more than one YAML document (or stray text after the first one); put "
+                          "the whole config in one document"});
     return res;
   }
   internal::Reader reader(path);
   Config c;
   c.path = path;
-  internal::parse_config(reader, docs[0], &c);
+  internal::parse_config(reader, root, &c);
   if (!reader.errors().empty()) {
     res.errors = std::move(reader.errors());
     return res;

@@ -1,7 +1,9 @@
 // Rules about this process's instance: ports, routes, static tunnels and data-plane sizing.
 #include <map>
+#include <set>
+#include <string_view>
 
-#include "control/model/internal/rule_util.h"
+#include "control/model/rule_util.h"
 #include "control/model/validate.h"
 
 namespace espgw::model::rules {
@@ -11,23 +13,10 @@ using util::at;
 
 namespace {
 
-const StaticTunnel* find_tunnel(const Instance& in, const std::string& name) {
-  for (const auto& t : in.tunnels)
-    if (t.name == name) return &t;
-  return nullptr;
-}
-
-bool is_local_address(const Instance& in, const IpAddr& a) {
-  for (const auto& p : in.ports)
-    for (const auto& ia : p.addresses)
-      if (ia.addr == a) return true;
-  return false;
-}
-
-bool on_connected_prefix(const Instance& in, const IpAddr& a) {
-  for (const auto& p : in.ports)
-    for (const auto& ia : p.addresses)
-      if (ia.connected().contains(a)) return true;
+// Whether a is on the connected prefix of some port address: one set lookup per prefix length.
+bool on_connected_prefix(const std::set<Prefix>& connected, const IpAddr& a) {
+  for (unsigned len = 0; len <= (a.is_v4() ? 32u : 128u); ++len)
+    if (connected.count(Prefix{a, uint8_t(len)}.normalized())) return true;
   return false;
 }
 
@@ -65,6 +54,13 @@ void ports(const Config& c, Errors& e) {
 
 void routes(const Config& c, Errors& e) {
   const Instance& in = c.instance;
+  std::set<std::string_view> tunnels, port_names;
+  std::set<Prefix> connected;
+  for (const auto& t : in.tunnels) tunnels.insert(t.name);
+  for (const auto& p : in.ports) {
+    port_names.insert(p.name);
+    for (const auto& a : p.addresses) connected.insert(a.connected());
+  }
   for (size_t i = 0; i < in.routes.size(); ++i) {
     const Route& r = in.routes[i];
     const std::string f = at("instance.routes", i);
@@ -82,12 +78,12 @@ void routes(const Config& c, Errors& e) {
     if (r.via.is_set() && r.via.family != r.prefix.addr.family)
       add(e, c, r.mark, f + ".via",
           "next hop " + r.via.str() + " is not the same address family as " + r.prefix.str());
-    if (!r.tunnel.empty() && !find_tunnel(in, r.tunnel))
+    if (!r.tunnel.empty() && !tunnels.count(r.tunnel))
       add(e, c, r.mark, f + ".tunnel", "no static tunnel named '" + r.tunnel + "'");
-    if (!r.port.empty() && !c.find_port(r.port))
+    if (!r.port.empty() && !port_names.count(r.port))
       add(e, c, r.mark, f + ".port", "no port named '" + r.port + "'");
     if (r.via.is_set() && r.port.empty() && r.via.family == r.prefix.addr.family &&
-        !on_connected_prefix(in, r.via))
+        !on_connected_prefix(connected, r.via))
       add(e, c, r.mark, f + ".via",
           "next hop " + r.via.str() + " is not on any port's connected prefix (give 'port')");
   }
@@ -95,10 +91,13 @@ void routes(const Config& c, Errors& e) {
 
 void tunnel_endpoints(const Config& c, Errors& e) {
   const Instance& in = c.instance;
+  std::set<IpAddr> local;
+  for (const auto& p : in.ports)
+    for (const auto& a : p.addresses) local.insert(a.addr);
   for (size_t i = 0; i < in.tunnels.size(); ++i) {
     const StaticTunnel& t = in.tunnels[i];
     const std::string f = at("instance.tunnels", i);
-    if (!is_local_address(in, t.local))
+    if (!local.count(t.local))
       add(e, c, t.mark, f + ".local", t.local.str() + " is not an address of any port");
     if (t.local.family != t.remote.family)
       add(e, c, t.mark, f + ".remote",

@@ -174,6 +174,17 @@ TEST_F(Load, EmptyAndMultiDocumentAndNonMapping) {
   EXPECT_TRUE(has_error(load("just text").errors, "", "must be a mapping"));
 }
 
+TEST_F(Load, InputsThatHangYamlCppLoadAllTerminate) {
+  // yaml-cpp 0.7's LoadAll() never returns on these (found by fuzzing).
+  for (const char* y : {",", " , ", "---\n,", "[a]\n...\n,"}) {
+    LoadResult r = load(y);
+    EXPECT_FALSE(r.config) << y;
+    EXPECT_FALSE(r.errors.empty()) << y;
+  }
+  LoadResult r = load(kMinimal + "...\n,\n");
+  EXPECT_TRUE(has_error(r.errors, "", "stray text")) << dump(r.errors);
+}
+
 TEST_F(Load, UnknownKeyIsAnErrorWithPathAndHint) {
   LoadResult r = load_edit("  name: gw\n", "  name: gw\n  nmae: x\n");
   EXPECT_FALSE(r.config);
@@ -296,6 +307,33 @@ TEST_F(Load, AnErrorYieldsNoConfig) {
   EXPECT_FALSE(r.config);
   EXPECT_TRUE(has_error(r.errors, "local_network_gateways[0].address_prefixes[0]", "overlaps"))
       << dump(r.errors);
+}
+
+TEST_F(Load, AliasBombIsBounded) {
+  // Each use of an alias counts: 400 sites x 1000 aliased prefixes would be 400k values.
+  std::string y =
+      "gateway: {name: gw, instances: [{public_ip: 192.0.2.1}]}\n"
+      "x: &p [";
+  for (int i = 0; i < 1000; ++i) y += std::string(i ? "," : "") + "10.0.0.0/8";
+  y += "]\nlocal_network_gateways: [";
+  for (int i = 0; i < 400; ++i)
+    y += std::string(i ? "," : "") + "{name: s, gateway_ip: 192.0.2.9, address_prefixes: *p}";
+  y += "]\n";
+  LoadResult r = load(y);
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(
+      has_error(r.errors, "local_network_gateways[99].address_prefixes", "more than 100000 values"))
+      << dump(r.errors);
+  EXPECT_LE(r.errors.size(), 102u);
+}
+
+TEST_F(Load, TooManyErrorsAreCut) {
+  std::string y = "gateway: {name: gw, instances: [{public_ip: 192.0.2.1}]}\nconnections: [";
+  for (int i = 0; i < 500; ++i) y += std::string(i ? "," : "") + "{bad: 1}";
+  y += "]\n";
+  LoadResult r = load(y);
+  EXPECT_EQ(r.errors.size(), 101u);
+  EXPECT_EQ(r.errors.back().message, "too many errors; stopping here");
 }
 
 TEST_F(Load, MissingConfigFile) {

@@ -107,6 +107,45 @@ TEST_F(Validate, LngPrefixesMustNotOverlapAcrossLngs) {
   expect_good(rules::address_spaces_disjoint);
 }
 
+TEST_F(Validate, OverlapFoundBehindSameOwnerPrefixes) {
+  // Site2 nests its own prefixes (fine); a third site overlaps the inner one only.
+  site2().address_prefixes.push_back(pfx("10.20.1.0/24"));
+  site2().address_prefixes.push_back(pfx("10.20.1.128/25"));
+  LocalNetworkGateway site3{"Site3", ip("198.51.100.50"), {pfx("10.20.1.200/32")}, 0, {}, {}};
+  c.local_network_gateways.push_back(site3);
+  expect_bad(rules::address_spaces_disjoint, "local_network_gateways[2].address_prefixes[0]",
+             "overlaps 10.20.1.128/25 (local_network_gateways[1].address_prefixes[3])");
+  EXPECT_EQ(run(rules::address_spaces_disjoint, c).size(), 1u)
+      << dump(run(rules::address_spaces_disjoint, c));
+}
+
+TEST_F(Validate, OverlapReportedOncePerPrefix) {
+  site2().address_prefixes.push_back(pfx("10.0.0.0/8"));  // covers both spaces and Site5's /32
+  rules::Errors e = run(rules::address_spaces_disjoint, c);
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_EQ(e[0].field, "local_network_gateways[1].address_prefixes[2]");
+  // The same prefix in two sites clashes too.
+  c = testing::example();
+  site2().address_prefixes.push_back(site5().address_prefixes[0]);
+  expect_bad(rules::address_spaces_disjoint, "local_network_gateways[1].address_prefixes[2]",
+             "10.52.255.253/32");
+}
+
+TEST_F(Validate, ManyPrefixesValidateQuickly) {
+  // 100 sites x 1000 distinct prefixes: the overlap check must not be quadratic.
+  c.local_network_gateways.clear();
+  c.connections.clear();
+  for (uint32_t s = 0; s < 100; ++s) {
+    LocalNetworkGateway l{"S" + std::to_string(s), IpAddr::v4(0xC6336400 + s), {}, 0, {}, {}};
+    for (uint32_t i = 0; i < 1000; ++i)
+      l.address_prefixes.push_back(Prefix{IpAddr::v4(0x14000000 + (s * 1000 + i) * 256), 24});
+    c.local_network_gateways.push_back(std::move(l));
+  }
+  expect_good(rules::address_spaces_disjoint);
+  c.local_network_gateways[99].address_prefixes.push_back(pfx("20.0.0.0/8"));
+  EXPECT_EQ(run(rules::address_spaces_disjoint, c).size(), 1u);
+}
+
 TEST_F(Validate, LngGatewayIpsUnique) {
   site2().gateway_ip = site5().gateway_ip;
   expect_bad(rules::lng_gateway_ips_unique, "local_network_gateways[1].gateway_ip",

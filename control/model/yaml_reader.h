@@ -29,12 +29,16 @@ struct Field {
 };
 
 Mark mark_of(const YAML::Node& n);  // 1-based; {0,0} when unknown
+Mark mark_of_yaml(const YAML::Mark& m);
 // A config value for a message: quoted, non-printables replaced, long values cut.
 std::string quote(std::string_view s);
 
 class Reader {
  public:
   static constexpr size_t kMaxErrors = 100;
+  // Bound on values read (a YAML alias counts every time it is used), so that a small file full of
+  // aliases cannot make loading and validation take unbounded time and memory.
+  static constexpr size_t kMaxValues = 100000;
 
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
@@ -98,10 +102,12 @@ class Reader {
 
  private:
   bool scalar(const Field& f, std::string* out);
+  bool spend(const Field& f);  // false once kMaxValues is used up (reported once)
 
   std::string file_;
   std::vector<ConfigError> errors_;
   std::map<std::string, Mark> marks_;
+  size_t values_ = 0;
 };
 
 }  // namespace espgw::model::internal

@@ -1,4 +1,4 @@
-#include "control/model/internal/keyfile.h"
+#include "control/model/key_file.h"
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -25,7 +25,7 @@ struct WipedBuffer {
 // Reads a whole regular file into out (capacity reserved up front so nothing is left behind in a
 // reallocated block). Returns an error message or "".
 std::string read_file(const std::string& path, WipedBuffer* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return "cannot open '" + path + "': " + std::strerror(errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

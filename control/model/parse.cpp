@@ -1,6 +1,6 @@
-#include "control/model/internal/parse.h"
+#include "control/model/parse.h"
 
-#include "control/model/internal/keyfile.h"
+#include "control/model/key_file.h"
 
 namespace espgw::model::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "control/model/internal/reader.h"
+#include "control/model/yaml_reader.h"
 
 #include <algorithm>
 #include <cctype>
@@ -34,12 +34,12 @@ size_t distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-Mark mark_of(const YAML::Node& n) {
-  if (!n.IsDefined()) return {};
-  YAML::Mark m = n.Mark();
+Mark mark_of_yaml(const YAML::Mark& m) {
   if (m.is_null() || m.line < 0 || m.column < 0) return {};
   return {m.line + 1, m.column + 1};
 }
+
+Mark mark_of(const YAML::Node& n) { return n.IsDefined() ? mark_of_yaml(n.Mark()) : Mark{}; }
 
 void Reader::error(Mark m, std::string field, std::string message) {
   if (errors_.size() > kMaxErrors) return;
@@ -60,6 +60,17 @@ Field Reader::child(const Field& parent, std::string_view key, const YAML::Node&
   return f;
 }
 
+bool Reader::spend(const Field& f) {
+  if (values_ < kMaxValues) {
+    ++values_;
+    return true;
+  }
+  if (values_++ == kMaxValues)
+    error(f, "the config has more than " + std::to_string(kMaxValues) +
+                 " values (each use of a YAML alias counts); stopping here");
+  return false;
+}
+
 bool Reader::map(const Field& f, std::initializer_list<Key> keys) {
   marks_.emplace(f.path, f.mark);
   if (!f.node.IsDefined() || f.node.IsNull()) {
@@ -73,6 +84,7 @@ bool Reader::map(const Field& f, std::initializer_list<Key> keys) {
   }
   std::set<std::string_view> seen;
   for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    if (!spend(f)) return false;
     const YAML::Node key = it->first;
     const YAML::Node value = it->second;
     if (!key.IsScalar()) {
@@ -116,6 +128,7 @@ void Reader::list(const Field& f, const std::function<void(const Field&)>& fn) {
   }
   size_t i = 0;
   for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    if (!spend(f)) return;
     Field item{*it, f.path + "[" + std::to_string(i) + "]", mark_of(*it)};
     if (item.mark.line == 0) item.mark = f.mark;
     marks_.emplace(item.path, item.mark);

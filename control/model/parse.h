@@ -7,7 +7,7 @@
 #include <string>
 
 #include "control/model/config.h"
-#include "control/model/internal/reader.h"
+#include "control/model/yaml_reader.h"
 
 namespace espgw::model::internal {
 

@@ -1,6 +1,6 @@
 // The per-process part of the config: ports, routes, static tunnels, data-plane sizing.
-#include "control/model/internal/keyfile.h"
-#include "control/model/internal/parse.h"
+#include "control/model/key_file.h"
+#include "control/model/parse.h"
 
 namespace espgw::model::internal {
 namespace {
