@@ -59,11 +59,11 @@ Bytes CookieJar::make(ByteView ni, const IpAddr& ip_i, uint64_t spi_i) const {
 
 bool CookieJar::verify(ByteView cookie, ByteView ni, const IpAddr& ip_i, uint64_t spi_i) const {
   if (cookie.size() != kCookieLen) return false;
-  uint32_t v = uint32_t(cookie[0]) << 24 | uint32_t(cookie[1]) << 16 | uint32_t(cookie[2]) << 8 |
-               cookie[3];
-  const Secret* s = v == version_ ? &current_
+  uint32_t v =
+      uint32_t(cookie[0]) << 24 | uint32_t(cookie[1]) << 16 | uint32_t(cookie[2]) << 8 | cookie[3];
+  const Secret* s = v == version_                                               ? &current_
                     : (version_ > 0 && v == version_ - 1 && !previous_.empty()) ? &previous_
-                                                                                 : nullptr;
+                                                                                : nullptr;
   if (!s) return false;
   Bytes expect = compute(v, *s, ni, ip_i, spi_i);
   return CRYPTO_memcmp(expect.data(), cookie.data(), expect.size()) == 0;

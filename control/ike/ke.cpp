@@ -83,9 +83,12 @@ class EvpKe : public KeyExchange {
 
   bool init() {
     switch (g_.kind) {
-      case Kind::kModp: return init_modp();
-      case Kind::kEcp: return init_ecp();
-      case Kind::kX25519: return init_x25519();
+      case Kind::kModp:
+        return init_modp();
+      case Kind::kEcp:
+        return init_ecp();
+      case Kind::kX25519:
+        return init_x25519();
     }
     return false;
   }
@@ -93,9 +96,12 @@ class EvpKe : public KeyExchange {
   bool compute(ByteView peer, Secret& shared) override {
     if (peer.size() != g_.pub_len) return false;
     switch (g_.kind) {
-      case Kind::kModp: return compute_modp(peer, shared);
-      case Kind::kEcp: return compute_ecp(peer, shared);
-      case Kind::kX25519: return compute_x25519(peer, shared);
+      case Kind::kModp:
+        return compute_modp(peer, shared);
+      case Kind::kEcp:
+        return compute_ecp(peer, shared);
+      case Kind::kX25519:
+        return compute_x25519(peer, shared);
     }
     return false;
   }
@@ -172,8 +178,8 @@ class EvpKe : public KeyExchange {
   }
 
   bool compute_x25519(ByteView peer, Secret& shared) {
-    Pkey peer_key(EVP_PKEY_new_raw_public_key_ex(nullptr, "X25519", nullptr, peer.data(),
-                                                 peer.size()));
+    Pkey peer_key(
+        EVP_PKEY_new_raw_public_key_ex(nullptr, "X25519", nullptr, peer.data(), peer.size()));
     if (!peer_key || !derive(key_.get(), peer_key.get(), false, shared)) return false;
     // RFC 8031 section 2: an all-zero result (small-order peer point) must be rejected.
     uint8_t acc = 0;

@@ -13,10 +13,14 @@ namespace {
 
 const char* prf_digest(uint16_t id) {
   switch (id) {
-    case prf::kHmacSha256: return "SHA256";
-    case prf::kHmacSha384: return "SHA384";
-    case prf::kHmacSha512: return "SHA512";
-    default: return nullptr;
+    case prf::kHmacSha256:
+      return "SHA256";
+    case prf::kHmacSha384:
+      return "SHA384";
+    case prf::kHmacSha512:
+      return "SHA512";
+    default:
+      return nullptr;
   }
 }
 
@@ -183,9 +187,10 @@ bool psk_auth(uint16_t prf_id, const Secret& psk, ByteView signer_message, ByteV
   Secret maced_id, key, value;
   if (!compute_prf(prf_id, view(sk_p), {id_body}, maced_id)) return false;
   if (!compute_prf(prf_id, view(psk),
-           {ByteView(reinterpret_cast<const uint8_t*>(kPad), sizeof kPad - 1)}, key))
+                   {ByteView(reinterpret_cast<const uint8_t*>(kPad), sizeof kPad - 1)}, key))
     return false;
-  if (!compute_prf(prf_id, view(key), {signer_message, other_nonce, view(maced_id)}, value)) return false;
+  if (!compute_prf(prf_id, view(key), {signer_message, other_nonce, view(maced_id)}, value))
+    return false;
   auth.assign(value.data(), value.data() + value.size());
   return true;
 }

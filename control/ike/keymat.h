@@ -36,8 +36,8 @@ IkeKeyLengths ike_key_lengths(const Suite& s);
 bool derive_ike_keys(const Suite& s, ByteView ni, ByteView nr, const Secret& g_ir, uint64_t spi_i,
                      uint64_t spi_r, IkeKeys& out);
 
-// Rekeyed IKE SA (section 2.18): SKEYSEED = prf_old(SK_d (old), g^ir (new) | Ni | Nr), then the SK_*
-// as above with the new suite's PRF and the new SPIs.
+// Rekeyed IKE SA (section 2.18): SKEYSEED = prf_old(SK_d (old), g^ir (new) | Ni | Nr), then the
+// SK_* as above with the new suite's PRF and the new SPIs.
 bool derive_rekeyed_ike_keys(const Suite& s, uint16_t old_prf, const Secret& old_sk_d, ByteView ni,
                              ByteView nr, const Secret& g_ir, uint64_t spi_i, uint64_t spi_r,
                              IkeKeys& out);
@@ -65,7 +65,6 @@ bool psk_auth(uint16_t prf_id, const Secret& psk, ByteView signer_message, ByteV
               const Secret& sk_p, ByteView id_body, Bytes& auth);
 // Recomputes and compares in constant time.
 bool psk_auth_verify(uint16_t prf_id, const Secret& psk, ByteView signer_message,
-                     ByteView other_nonce, const Secret& sk_p, ByteView id_body,
-                     ByteView received);
+                     ByteView other_nonce, const Secret& sk_p, ByteView id_body, ByteView received);
 
 }  // namespace espgw::ike

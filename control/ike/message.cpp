@@ -43,7 +43,8 @@ std::string Message::describe() const {
     s += ' ';
     s += to_string(p.type);
     if (const auto* n = std::get_if<NotifyPayload>(&p.body)) s += "(" + to_string(n->type) + ")";
-    if (const auto* d = std::get_if<DeletePayload>(&p.body)) s += "(" + to_string(d->protocol) + ")";
+    if (const auto* d = std::get_if<DeletePayload>(&p.body))
+      s += "(" + to_string(d->protocol) + ")";
   }
   s += " ]";
   return s;

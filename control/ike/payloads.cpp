@@ -17,12 +17,18 @@ NotifyType notify_for(DecodeError e) {
 
 const char* to_string(DecodeError e) {
   switch (e) {
-    case DecodeError::kOk: return "ok";
-    case DecodeError::kTruncated: return "truncated";
-    case DecodeError::kBadLength: return "bad length";
-    case DecodeError::kInvalidSyntax: return "invalid syntax";
-    case DecodeError::kUnsupportedVersion: return "unsupported major version";
-    case DecodeError::kUnsupportedCritical: return "unsupported critical payload";
+    case DecodeError::kOk:
+      return "ok";
+    case DecodeError::kTruncated:
+      return "truncated";
+    case DecodeError::kBadLength:
+      return "bad length";
+    case DecodeError::kInvalidSyntax:
+      return "invalid syntax";
+    case DecodeError::kUnsupportedVersion:
+      return "unsupported major version";
+    case DecodeError::kUnsupportedCritical:
+      return "unsupported critical payload";
   }
   return "?";
 }
@@ -282,7 +288,8 @@ void AuthPayload::encode(Writer& w) const {
 
 DecodeError NoncePayload::decode(Reader r, NoncePayload& out) {
   out.data = r.rest();
-  if (out.data.size() < kNonceMin || out.data.size() > kNonceMax) return DecodeError::kInvalidSyntax;
+  if (out.data.size() < kNonceMin || out.data.size() > kNonceMax)
+    return DecodeError::kInvalidSyntax;
   return DecodeError::kOk;
 }
 
@@ -437,8 +444,10 @@ std::optional<Prefix> TrafficSelector::to_prefix() const {
 
 std::string TrafficSelector::str() const {
   std::string s;
-  if (auto p = to_prefix()) s = p->str();
-  else s = start.str() + ".." + end.str();
+  if (auto p = to_prefix())
+    s = p->str();
+  else
+    s = start.str() + ".." + end.str();
   if (ip_protocol != 0 || !any_port()) {
     s += "[" + std::to_string(ip_protocol);
     if (!any_port()) {
@@ -550,24 +559,36 @@ DecodeError decode_as(Reader r, PayloadBody& out) {
 DecodeError decode_body(PayloadType type, Reader r, PayloadBody& out) {
   if (!r.ok()) return DecodeError::kTruncated;
   switch (type) {
-    case PayloadType::kSa: return decode_as<SaPayload>(r, out);
-    case PayloadType::kKe: return decode_as<KePayload>(r, out);
+    case PayloadType::kSa:
+      return decode_as<SaPayload>(r, out);
+    case PayloadType::kKe:
+      return decode_as<KePayload>(r, out);
     case PayloadType::kIdi:
-    case PayloadType::kIdr: return decode_as<IdPayload>(r, out);
-    case PayloadType::kAuth: return decode_as<AuthPayload>(r, out);
-    case PayloadType::kNonce: return decode_as<NoncePayload>(r, out);
-    case PayloadType::kNotify: return decode_as<NotifyPayload>(r, out);
-    case PayloadType::kDelete: return decode_as<DeletePayload>(r, out);
-    case PayloadType::kVendorId: return decode_as<VendorIdPayload>(r, out);
+    case PayloadType::kIdr:
+      return decode_as<IdPayload>(r, out);
+    case PayloadType::kAuth:
+      return decode_as<AuthPayload>(r, out);
+    case PayloadType::kNonce:
+      return decode_as<NoncePayload>(r, out);
+    case PayloadType::kNotify:
+      return decode_as<NotifyPayload>(r, out);
+    case PayloadType::kDelete:
+      return decode_as<DeletePayload>(r, out);
+    case PayloadType::kVendorId:
+      return decode_as<VendorIdPayload>(r, out);
     case PayloadType::kTsi:
-    case PayloadType::kTsr: return decode_as<TsPayload>(r, out);
-    case PayloadType::kEncrypted: return decode_as<EncryptedPayload>(r, out);
+    case PayloadType::kTsr:
+      return decode_as<TsPayload>(r, out);
+    case PayloadType::kEncrypted:
+      return decode_as<EncryptedPayload>(r, out);
     case PayloadType::kCert:
     case PayloadType::kCertReq:
     case PayloadType::kConfig:
     case PayloadType::kEap:
-    case PayloadType::kEncryptedFragment: return decode_as<RawPayload>(r, out);
-    case PayloadType::kNone: break;
+    case PayloadType::kEncryptedFragment:
+      return decode_as<RawPayload>(r, out);
+    case PayloadType::kNone:
+      break;
   }
   return DecodeError::kInvalidSyntax;
 }

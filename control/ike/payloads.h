@@ -1,6 +1,6 @@
-// IKEv2 payload bodies (RFC 7296 section 3.3-3.14) as plain structs. decode() reads the payload body
-// (everything after the 4-byte generic payload header) through a bounds-checked Reader and never
-// throws; encode() appends the body. Generic headers and the payload chain are in message.h.
+// IKEv2 payload bodies (RFC 7296 section 3.3-3.14) as plain structs. decode() reads the payload
+// body (everything after the 4-byte generic payload header) through a bounds-checked Reader and
+// never throws; encode() appends the body. Generic headers and the payload chain are in message.h.
 #pragma once
 
 #include <array>
@@ -44,8 +44,8 @@ struct Proposal {
   ProtocolId protocol = ProtocolId::kIke;
   Bytes spi;  // 0 bytes (IKE_SA_INIT), 8 (IKE rekey) or 4 (ESP/AH)
   std::vector<Transform> transforms;
-  // A transform carried an attribute we do not understand; RFC 7296 3.3.6 says such a transform must
-  // be rejected, so selection skips this proposal. Not re-encoded.
+  // A transform carried an attribute we do not understand; RFC 7296 3.3.6 says such a transform
+  // must be rejected, so selection skips this proposal. Not re-encoded.
   bool unknown_attribute = false;
 
   bool operator==(const Proposal&) const = default;
@@ -124,7 +124,7 @@ struct NotifyPayload {
 
   static NotifyPayload make(NotifyType t, Bytes data = {});
   static NotifyPayload make_child(NotifyType t, ProtocolId p, uint32_t spi, Bytes data = {});
-  static NotifyPayload invalid_ke(uint16_t group);               // data: accepted group (2 octets)
+  static NotifyPayload invalid_ke(uint16_t group);  // data: accepted group (2 octets)
   static NotifyPayload unsupported_critical(uint8_t payload_type);  // data: the payload type (1)
 
   std::optional<uint16_t> ke_group() const;  // INVALID_KE_PAYLOAD data
@@ -208,9 +208,9 @@ struct RawPayload {
   bool operator==(const RawPayload&) const = default;
 };
 
-using PayloadBody = std::variant<SaPayload, KePayload, IdPayload, AuthPayload, NoncePayload,
-                                 NotifyPayload, DeletePayload, VendorIdPayload, TsPayload,
-                                 EncryptedPayload, RawPayload>;
+using PayloadBody =
+    std::variant<SaPayload, KePayload, IdPayload, AuthPayload, NoncePayload, NotifyPayload,
+                 DeletePayload, VendorIdPayload, TsPayload, EncryptedPayload, RawPayload>;
 
 // One payload of a chain. The type distinguishes IDi/IDr and TSi/TSr, which share a body struct.
 struct Payload {

@@ -11,14 +11,22 @@ namespace espgw::ike {
 
 const char* to_string(SkError e) {
   switch (e) {
-    case SkError::kOk: return "ok";
-    case SkError::kDecode: return "message does not decode";
-    case SkError::kNoSk: return "no encrypted payload";
-    case SkError::kBadLength: return "bad encrypted payload length";
-    case SkError::kIntegrity: return "integrity check failed";
-    case SkError::kBadPadding: return "bad padding";
-    case SkError::kInnerDecode: return "encrypted payloads do not decode";
-    case SkError::kInternal: return "internal error";
+    case SkError::kOk:
+      return "ok";
+    case SkError::kDecode:
+      return "message does not decode";
+    case SkError::kNoSk:
+      return "no encrypted payload";
+    case SkError::kBadLength:
+      return "bad encrypted payload length";
+    case SkError::kIntegrity:
+      return "integrity check failed";
+    case SkError::kBadPadding:
+      return "bad padding";
+    case SkError::kInnerDecode:
+      return "encrypted payloads do not decode";
+    case SkError::kInternal:
+      return "internal error";
   }
   return "?";
 }
@@ -40,17 +48,23 @@ const char* cipher_name(uint16_t encr_id, uint16_t bits) {
       return bits == 128 ? "AES-128-CBC" : bits == 192 ? "AES-192-CBC" : "AES-256-CBC";
     case encr::kAesGcm16:
       return bits == 128 ? "AES-128-GCM" : bits == 192 ? "AES-192-GCM" : "AES-256-GCM";
-    case encr::kChacha20Poly1305: return "ChaCha20-Poly1305";
-    default: return nullptr;
+    case encr::kChacha20Poly1305:
+      return "ChaCha20-Poly1305";
+    default:
+      return nullptr;
   }
 }
 
 uint16_t integ_prf(uint16_t integ_id) {
   switch (integ_id) {
-    case integ::kHmacSha256_128: return prf::kHmacSha256;
-    case integ::kHmacSha384_192: return prf::kHmacSha384;
-    case integ::kHmacSha512_256: return prf::kHmacSha512;
-    default: return 0;
+    case integ::kHmacSha256_128:
+      return prf::kHmacSha256;
+    case integ::kHmacSha384_192:
+      return prf::kHmacSha384;
+    case integ::kHmacSha512_256:
+      return prf::kHmacSha512;
+    default:
+      return 0;
   }
 }
 
@@ -98,8 +112,8 @@ class CbcCrypter : public SkCrypter {
   bool crypt(bool enc, const uint8_t* iv, const uint8_t* in, size_t n, uint8_t* out) {
     CipherCtx ctx(EVP_CIPHER_CTX_new());
     int len = 0, fin = 0;
-    return ctx && EVP_CipherInit_ex2(ctx.get(), cipher_.get(), ke_.data(), iv, enc ? 1 : 0,
-                                     nullptr) > 0 &&
+    return ctx &&
+           EVP_CipherInit_ex2(ctx.get(), cipher_.get(), ke_.data(), iv, enc ? 1 : 0, nullptr) > 0 &&
            EVP_CIPHER_CTX_set_padding(ctx.get(), 0) > 0 &&
            EVP_CipherUpdate(ctx.get(), out, &len, in, int(n)) > 0 &&
            EVP_CipherFinal_ex(ctx.get(), out + len, &fin) > 0 && size_t(len + fin) == n;
@@ -169,8 +183,10 @@ class AeadCrypter : public SkCrypter {
     size_t ivlen = nonce.size();
     OSSL_PARAM ivp[] = {OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen),
                         OSSL_PARAM_construct_end()};
-    if (!ctx || EVP_CipherInit_ex2(ctx.get(), cipher_.get(), nullptr, nullptr, enc ? 1 : 0, ivp) <= 0 ||
-        EVP_CipherInit_ex2(ctx.get(), nullptr, key_.data(), nonce.data(), enc ? 1 : 0, nullptr) <= 0)
+    if (!ctx ||
+        EVP_CipherInit_ex2(ctx.get(), cipher_.get(), nullptr, nullptr, enc ? 1 : 0, ivp) <= 0 ||
+        EVP_CipherInit_ex2(ctx.get(), nullptr, key_.data(), nonce.data(), enc ? 1 : 0, nullptr) <=
+            0)
       return false;
     if (EVP_CipherUpdate(ctx.get(), nullptr, &len, aad, int(aad_len)) <= 0) return false;
     if (n > 0 && EVP_CipherUpdate(ctx.get(), out, &len, in, int(n)) <= 0) return false;
@@ -197,8 +213,7 @@ class AeadCrypter : public SkCrypter {
 
 }  // namespace
 
-std::unique_ptr<SkCrypter> SkCrypter::make(const Suite& s, const Secret& sk_e,
-                                           const Secret& sk_a) {
+std::unique_ptr<SkCrypter> SkCrypter::make(const Suite& s, const Secret& sk_e, const Secret& sk_a) {
   auto e = encr_info(s.encr);
   const char* name = cipher_name(s.encr, s.encr_key_bits);
   if (!e || !name || !encr_key_length_ok(s.encr, s.encr_key_bits)) return nullptr;

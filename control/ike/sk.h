@@ -1,6 +1,7 @@
 // Protection of the Encrypted (SK) payload (RFC 7296 section 3.14; RFC 5282 AES-GCM; RFC 7634
 // ChaCha20-Poly1305) through OpenSSL EVP. Works on whole message buffers:
-//   IKE header | [unencrypted payloads] | SK header | IV | Encrypted(inner | Padding | Pad Length) | ICV
+//   IKE header | [unencrypted payloads] | SK header | IV | Encrypted(inner | Padding | Pad Length)
+//   | ICV
 // AES-CBC: ICV = HMAC-SHA2 (truncated) over the message up to the end of the ciphertext.
 // AEAD: nonce = salt (last 4 octets of SK_e) | 8-octet IV, AAD = message start .. SK header end.
 #pragma once

@@ -8,11 +8,16 @@ namespace espgw::ike {
 
 std::optional<EncrInfo> encr_info(uint16_t id) {
   switch (id) {
-    case encr::kAesCbc: return EncrInfo{id, false, true, 0, 16, 0, 16};
-    case encr::kAesGcm16: return EncrInfo{id, true, true, 4, 8, 16, 1};
-    case encr::kNullAuthAesGmac: return EncrInfo{id, true, true, 4, 8, 16, 1};
-    case encr::kChacha20Poly1305: return EncrInfo{id, true, false, 4, 8, 16, 1};
-    default: return std::nullopt;
+    case encr::kAesCbc:
+      return EncrInfo{id, false, true, 0, 16, 0, 16};
+    case encr::kAesGcm16:
+      return EncrInfo{id, true, true, 4, 8, 16, 1};
+    case encr::kNullAuthAesGmac:
+      return EncrInfo{id, true, true, 4, 8, 16, 1};
+    case encr::kChacha20Poly1305:
+      return EncrInfo{id, true, false, 4, 8, 16, 1};
+    default:
+      return std::nullopt;
   }
 }
 
@@ -25,19 +30,27 @@ bool encr_key_length_ok(uint16_t id, uint16_t bits) {
 
 size_t prf_len(uint16_t id) {
   switch (id) {
-    case prf::kHmacSha256: return 32;
-    case prf::kHmacSha384: return 48;
-    case prf::kHmacSha512: return 64;
-    default: return 0;
+    case prf::kHmacSha256:
+      return 32;
+    case prf::kHmacSha384:
+      return 48;
+    case prf::kHmacSha512:
+      return 64;
+    default:
+      return 0;
   }
 }
 
 size_t integ_key_len(uint16_t id) {
   switch (id) {
-    case integ::kHmacSha256_128: return 32;
-    case integ::kHmacSha384_192: return 48;
-    case integ::kHmacSha512_256: return 64;
-    default: return 0;
+    case integ::kHmacSha256_128:
+      return 32;
+    case integ::kHmacSha384_192:
+      return 48;
+    case integ::kHmacSha512_256:
+      return 64;
+    default:
+      return 0;
   }
 }
 
@@ -50,8 +63,10 @@ bool dh_supported(uint16_t g) {
     case dh::kEcp256:
     case dh::kEcp384:
     case dh::kEcp521:
-    case dh::kCurve25519: return true;
-    default: return false;
+    case dh::kCurve25519:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -202,10 +217,18 @@ std::optional<Suite> suite_of(const Proposal& p) {
         s.encr = t.id;
         s.encr_key_bits = t.key_length;
         break;
-      case TransformType::kPrf: s.prf = t.id; break;
-      case TransformType::kInteg: s.integ = t.id; break;
-      case TransformType::kDh: s.dh = t.id; break;
-      case TransformType::kEsn: s.esn = t.id; break;
+      case TransformType::kPrf:
+        s.prf = t.id;
+        break;
+      case TransformType::kInteg:
+        s.integ = t.id;
+        break;
+      case TransformType::kDh:
+        s.dh = t.id;
+        break;
+      case TransformType::kEsn:
+        s.esn = t.id;
+        break;
     }
   }
   if (!seen[uint8_t(TransformType::kEncr)]) return std::nullopt;
@@ -232,8 +255,8 @@ std::optional<Proposal> parse_proposal(std::string_view str, ProtocolId protocol
   while (pos <= str.size()) {
     size_t dash = str.find('-', pos);
     std::string_view tok = str.substr(pos, dash == std::string_view::npos ? str.npos : dash - pos);
-    auto it = std::find_if(kTokens.begin(), kTokens.end(),
-                           [&](const Token& t) { return t.name == tok; });
+    auto it =
+        std::find_if(kTokens.begin(), kTokens.end(), [&](const Token& t) { return t.name == tok; });
     if (it == kTokens.end()) return std::nullopt;
     Transform t{it->type, it->id, it->key_bits};
     auto& v = by_type[t.type];

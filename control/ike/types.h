@@ -102,8 +102,8 @@ enum class NotifyType : uint16_t {
   kEspTfcPaddingNotSupported = 16394,
   kNonFirstFragmentsAlso = 16395,
   kMobikeSupported = 16396,
-  kFragmentationSupported = 16430,    // RFC 7383
-  kSignatureHashAlgorithms = 16431,   // RFC 7427, kept raw
+  kFragmentationSupported = 16430,   // RFC 7383
+  kSignatureHashAlgorithms = 16431,  // RFC 7427, kept raw
 };
 
 inline constexpr bool is_error(NotifyType t) { return uint16_t(t) < 16384; }

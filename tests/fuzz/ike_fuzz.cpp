@@ -58,8 +58,8 @@ void message_round_trip(ByteView in) {
       for (const auto& sel : ts->selectors) {
         (void)sel.str();
         if (auto p = sel.to_prefix()) {
-          auto back = TrafficSelector::from_prefix(*p, sel.ip_protocol, sel.start_port,
-                                                   sel.end_port);
+          auto back =
+              TrafficSelector::from_prefix(*p, sel.ip_protocol, sel.start_port, sel.end_port);
           check(back == sel);
         }
       }
@@ -109,9 +109,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ByteView in(data, size);
   message_round_trip(in);
   static constexpr PayloadType kTypes[] = {
-      PayloadType::kSa,     PayloadType::kKe,        PayloadType::kIdi,    PayloadType::kAuth,
-      PayloadType::kNonce,  PayloadType::kNotify,    PayloadType::kDelete, PayloadType::kVendorId,
-      PayloadType::kTsi,    PayloadType::kEncrypted, PayloadType::kConfig};
+      PayloadType::kSa,    PayloadType::kKe,        PayloadType::kIdi,    PayloadType::kAuth,
+      PayloadType::kNonce, PayloadType::kNotify,    PayloadType::kDelete, PayloadType::kVendorId,
+      PayloadType::kTsi,   PayloadType::kEncrypted, PayloadType::kConfig};
   for (PayloadType t : kTypes) body_round_trip(t, in);
   // A chain without the header, starting with the type named by the first octet.
   if (size > 0) {

@@ -25,7 +25,9 @@ TEST_P(KeTest, BothSidesAgree) {
   ASSERT_TRUE(b->compute(a->public_value(), sb));
   EXPECT_TRUE(sa.equals(sb));
   // g^ir length: MODP = modulus length, ECP = x coordinate, X25519 = 32.
-  size_t expect = g == dh::kCurve25519 ? 32 : g >= dh::kEcp256 ? ke_public_len(g) / 2 : ke_public_len(g);
+  size_t expect = g == dh::kCurve25519 ? 32
+                  : g >= dh::kEcp256   ? ke_public_len(g) / 2
+                                       : ke_public_len(g);
   EXPECT_EQ(sa.size(), expect);
 }
 

@@ -18,7 +18,7 @@ using test::to_hex;
 // ---- independent reference implementation (straight OpenSSL HMAC) ----
 
 const EVP_MD* md_of(uint16_t prf_id) {
-  return prf_id == prf::kHmacSha256 ? EVP_sha256()
+  return prf_id == prf::kHmacSha256   ? EVP_sha256()
          : prf_id == prf::kHmacSha384 ? EVP_sha384()
                                       : EVP_sha512();
 }
@@ -176,18 +176,18 @@ TEST_P(IkeKeysTest, DerivationMatchesRfcFormulas) {
   EXPECT_EQ(k2.sk_pr.size(), c.p);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Suites, IkeKeysTest,
-    ::testing::Values(SuiteCase{"aes128gcm16-prfsha256-ecp256", 32, 0, 20, 32},
-                      SuiteCase{"aes256gcm16-prfsha384-ecp384", 48, 0, 36, 48},
-                      SuiteCase{"aes256-sha256-modp2048", 32, 32, 32, 32},
-                      SuiteCase{"chacha20poly1305-prfsha256-x25519", 32, 0, 36, 32}),
-    [](const auto& info) {
-      std::string n = info.param.name;
-      for (char& ch : n)
-        if (ch == '-') ch = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Suites, IkeKeysTest,
+                         ::testing::Values(SuiteCase{"aes128gcm16-prfsha256-ecp256", 32, 0, 20, 32},
+                                           SuiteCase{"aes256gcm16-prfsha384-ecp384", 48, 0, 36, 48},
+                                           SuiteCase{"aes256-sha256-modp2048", 32, 32, 32, 32},
+                                           SuiteCase{"chacha20poly1305-prfsha256-x25519", 32, 0, 36,
+                                                     32}),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
 
 // ---- Child SA keys ----
 
@@ -210,8 +210,8 @@ TEST(ChildKeys, OrderAndLayout) {
   Bytes gir_b = test::fill(0x99, 256);
   Secret gir(gir_b.data(), gir_b.size());
   ChildKeys ck;
-  ASSERT_TRUE(derive_child_keys(prf::kHmacSha384, sk_d, &gir, ni, nr,
-                                crypto::Algo::kAesCbc256Sha512, ck));
+  ASSERT_TRUE(
+      derive_child_keys(prf::kHmacSha384, sk_d, &gir, ni, nr, crypto::Algo::kAesCbc256Sha512, ck));
   Bytes km = ref_prf_plus(prf::kHmacSha384, skd_b, cat({gir_b, ni, nr}), 2 * 96);
   EXPECT_EQ(bytes_of(ck.i2r), Bytes(km.begin(), km.begin() + 96));
   EXPECT_EQ(bytes_of(ck.r2i), Bytes(km.begin() + 96, km.end()));
@@ -242,8 +242,8 @@ TEST(PskAuth, MatchesFormula) {
   Bytes bad = auth;
   bad[5] ^= 1;
   EXPECT_FALSE(psk_auth_verify(prf::kHmacSha256, psk, msg1, nr, sk_pi, idi.body(), bad));
-  EXPECT_FALSE(psk_auth_verify(prf::kHmacSha256, Secret("wrong"), msg1, nr, sk_pi, idi.body(),
-                               auth));
+  EXPECT_FALSE(
+      psk_auth_verify(prf::kHmacSha256, Secret("wrong"), msg1, nr, sk_pi, idi.body(), auth));
   EXPECT_FALSE(psk_auth_verify(prf::kHmacSha256, psk, msg1, nr, sk_pi,
                                IdPayload::fqdn("right.example").body(), auth));
   EXPECT_FALSE(psk_auth_verify(prf::kHmacSha256, psk, msg1, nr, sk_pi, idi.body(),

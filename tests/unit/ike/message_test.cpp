@@ -14,7 +14,8 @@ using test::rep;
 
 // IKE_SA_INIT request: SA(aes128gcm16-prfsha256-ecp256) KE(19) Ni N(NAT_D_S) N(NAT_D_D).
 const std::string kSaInitHex =
-    // IKE header: SPIi, SPIr=0, next=SA(33), version 2.0, IKE_SA_INIT(34), flags I, msgid 0, len 232
+    // IKE header: SPIi, SPIr=0, next=SA(33), version 2.0, IKE_SA_INIT(34), flags I, msgid 0, len
+    // 232
     "0102030405060708 0000000000000000 21 20 22 08 00000000 000000e8"
     // SA: next=KE(34), len 40 | proposal: last, len 36, #1, IKE, spi size 0, 3 transforms
     "22 00 0028 | 00 00 0024 01 01 00 03"
@@ -119,9 +120,9 @@ TEST(Message, HeaderErrors) {
 // Builds a message: header + N(INITIAL_CONTACT) + unknown payload 200 (critical or not) + Nonce.
 Bytes with_unknown(bool critical) {
   std::string h = "0102030405060708 1112131415161718 29 20 25 20 00000005 ";
-  std::string n = "c8 00 0008 00 00 4000";             // Notify INITIAL_CONTACT, next = 200
+  std::string n = "c8 00 0008 00 00 4000";  // Notify INITIAL_CONTACT, next = 200
   std::string u = std::string("28 ") + (critical ? "80" : "00") + " 0008 deadbeef";  // type 200
-  std::string no = "00 00 0014" + rep(0x55, 16);       // Nonce
+  std::string no = "00 00 0014" + rep(0x55, 16);                                     // Nonce
   size_t len = 28 + 8 + 8 + 20;
   char l[9];
   std::snprintf(l, sizeof l, "%08zx", len);
@@ -162,7 +163,8 @@ TEST(Message, EncryptedPayloadEndsChain) {
   m.hdr.spi_i = 1;
   m.hdr.spi_r = 2;
   m.hdr.message_id = 1;
-  m.payloads.push_back({PayloadType::kEncrypted, EncryptedPayload{PayloadType::kIdi, Bytes(40, 7)}});
+  m.payloads.push_back(
+      {PayloadType::kEncrypted, EncryptedPayload{PayloadType::kIdi, Bytes(40, 7)}});
   Bytes wire = encode_message(m);
   EXPECT_EQ(wire[16], uint8_t(PayloadType::kEncrypted));
   EXPECT_EQ(wire[28], uint8_t(PayloadType::kIdi));  // SK's Next Payload = first inner payload
@@ -205,7 +207,12 @@ TEST(Payloads, TsKnownBytes) {
   Bytes b;
   Writer w(b);
   ts.encode(w);
-  EXPECT_EQ(test::to_hex(b), "01000000" "07000010" "0000ffff" "0a000000" "0a0000ff");
+  EXPECT_EQ(test::to_hex(b),
+            "01000000"
+            "07000010"
+            "0000ffff"
+            "0a000000"
+            "0a0000ff");
   TsPayload back;
   ASSERT_EQ(TsPayload::decode(Reader(b), back), DecodeError::kOk);
   EXPECT_EQ(back, ts);
@@ -220,7 +227,9 @@ TEST(Payloads, TsKnownBytes) {
   Writer w6(b6);
   ts6.encode(w6);
   EXPECT_EQ(test::to_hex(ByteView(b6).first(4 + 40)),
-            "02000000" "08060028" "01bb01bb"
+            "02000000"
+            "08060028"
+            "01bb01bb"
             "20010db8000000000000000000000000"
             "20010db8ffffffffffffffffffffffff");
   ASSERT_EQ(TsPayload::decode(Reader(b6), back), DecodeError::kOk);
@@ -230,8 +239,8 @@ TEST(Payloads, TsKnownBytes) {
 }
 
 TEST(Payloads, TsPrefixHelpers) {
-  for (const char* s : {"0.0.0.0/0", "192.168.1.7/32", "172.16.0.0/12", "::/0", "fe80::/10",
-                        "2001:db8::1/128"}) {
+  for (const char* s :
+       {"0.0.0.0/0", "192.168.1.7/32", "172.16.0.0/12", "::/0", "fe80::/10", "2001:db8::1/128"}) {
     auto p = Prefix::parse(s);
     ASSERT_TRUE(p) << s;
     EXPECT_EQ(TrafficSelector::from_prefix(*p).to_prefix(), p) << s;
@@ -249,9 +258,9 @@ TEST(Payloads, TsErrors) {
   TsPayload back;
   EXPECT_EQ(TsPayload::decode(Reader(hex("00000000")), back), DecodeError::kInvalidSyntax);
   // Selector length 20 for IPv4.
-  EXPECT_EQ(TsPayload::decode(Reader(hex("01000000 07000014 0000ffff 0a000000 0a0000ff 00000000")),
-                              back),
-            DecodeError::kBadLength);
+  EXPECT_EQ(
+      TsPayload::decode(Reader(hex("01000000 07000014 0000ffff 0a000000 0a0000ff 00000000")), back),
+      DecodeError::kBadLength);
   // Two announced, one present.
   EXPECT_EQ(TsPayload::decode(Reader(hex("02000000 07000010 0000ffff 0a000000 0a0000ff")), back),
             DecodeError::kTruncated);
@@ -268,7 +277,8 @@ TEST(Payloads, NotifyWithData) {
   EXPECT_EQ(back.ke_group(), dh::kEcp256);
   EXPECT_EQ(back, n);
 
-  NotifyPayload rekey = NotifyPayload::make_child(NotifyType::kRekeySa, ProtocolId::kEsp, 0xaabbccdd);
+  NotifyPayload rekey =
+      NotifyPayload::make_child(NotifyType::kRekeySa, ProtocolId::kEsp, 0xaabbccdd);
   Bytes r;
   Writer wr(r);
   rekey.encode(wr);
@@ -285,8 +295,7 @@ TEST(Payloads, NotifyWithData) {
 
   // INVALID_KE_PAYLOAD without the group, NAT-D of the wrong size, REKEY_SA without SPI.
   EXPECT_EQ(NotifyPayload::decode(Reader(hex("00000011")), back), DecodeError::kInvalidSyntax);
-  EXPECT_EQ(NotifyPayload::decode(Reader(hex("00004004 0011")), back),
-            DecodeError::kInvalidSyntax);
+  EXPECT_EQ(NotifyPayload::decode(Reader(hex("00004004 0011")), back), DecodeError::kInvalidSyntax);
   EXPECT_EQ(NotifyPayload::decode(Reader(hex("03004009")), back), DecodeError::kInvalidSyntax);
   // SPI size past the end.
   EXPECT_EQ(NotifyPayload::decode(Reader(hex("0308400911")), back), DecodeError::kTruncated);
@@ -350,7 +359,8 @@ TEST(Payloads, RoundTripEveryPayload) {
     NotifyPayload n = NotifyPayload::make_child(t, ProtocolId::kEsp, 0xc0ffee00);
     EXPECT_EQ(round_trip(n), n);
   }
-  NotifyPayload sig = NotifyPayload::make(NotifyType::kSignatureHashAlgorithms, hex("000200030004"));
+  NotifyPayload sig =
+      NotifyPayload::make(NotifyType::kSignatureHashAlgorithms, hex("000200030004"));
   EXPECT_EQ(round_trip(sig).data, hex("000200030004"));
   DeletePayload del{ProtocolId::kEsp, {1, 2, 3}};
   EXPECT_EQ(round_trip(del), del);
@@ -369,10 +379,18 @@ TEST(Payloads, RoundTripEveryPayload) {
   m.hdr.exchange = ExchangeType::kCreateChildSa;
   m.hdr.flags = kFlagResponse;
   m.hdr.message_id = 7;
-  m.payloads = {make_payload(sa),     make_payload(ke),   make_idi(IdPayload::fqdn("a")),
-                make_idr(IdPayload::fqdn("b")), make_payload(auth), make_payload(no),
-                make_payload(sig),    make_payload(del),  make_payload(vid),
-                make_tsi(ts),         make_tsr(ts),       {PayloadType::kConfig, raw}};
+  m.payloads = {make_payload(sa),
+                make_payload(ke),
+                make_idi(IdPayload::fqdn("a")),
+                make_idr(IdPayload::fqdn("b")),
+                make_payload(auth),
+                make_payload(no),
+                make_payload(sig),
+                make_payload(del),
+                make_payload(vid),
+                make_tsi(ts),
+                make_tsr(ts),
+                {PayloadType::kConfig, raw}};
   Bytes wire = encode_message(m);
   Message back;
   ASSERT_TRUE(decode_message(wire, back).ok());
@@ -398,9 +416,9 @@ TEST(Payloads, SaErrorsAndAttributes) {
   EXPECT_EQ(SaPayload::decode(Reader(hex("00000010 01010001 00000009 01000014")), sa),
             DecodeError::kTruncated);
   // An unknown TV attribute and a TLV attribute mark the proposal.
-  ASSERT_EQ(SaPayload::decode(Reader(hex("00000018 01010001 00000010 0100000c 800e0100 80630001")),
-                              sa),
-            DecodeError::kOk);
+  ASSERT_EQ(
+      SaPayload::decode(Reader(hex("00000018 01010001 00000010 0100000c 800e0100 80630001")), sa),
+      DecodeError::kOk);
   EXPECT_TRUE(sa.proposals[0].unknown_attribute);
   EXPECT_EQ(sa.proposals[0].transforms[0].key_length, 256);
   ASSERT_EQ(SaPayload::decode(Reader(hex("00000016 01010001 0000000e 0100000c 00630002 abcd")), sa),

@@ -62,7 +62,8 @@ TEST_P(SkTest, RoundTrip) {
   ASSERT_TRUE(sender && receiver);
   auto wire = sender->protect(auth_header(), auth_payloads());
   ASSERT_TRUE(wire);
-  EXPECT_EQ(wire->size() % (k.suite.aead() ? 1 : 16), (28 + 4 + sender->icv_len()) % (k.suite.aead() ? 1 : 16));
+  EXPECT_EQ(wire->size() % (k.suite.aead() ? 1 : 16),
+            (28 + 4 + sender->icv_len()) % (k.suite.aead() ? 1 : 16));
   Message m;
   SkResult r = receiver->unprotect(*wire, m);
   ASSERT_TRUE(r.ok()) << to_string(r.error);
@@ -163,9 +164,9 @@ TEST_P(SkTest, LengthErrors) {
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, SkTest,
                          ::testing::Values("aes128gcm16-prfsha256-ecp256",
-                                           "aes256gcm16-prfsha384-ecp384",
-                                           "aes128-sha256-modp2048", "aes256-sha256-modp2048",
-                                           "aes256-sha384-modp3072", "aes256-sha512-ecp521",
+                                           "aes256gcm16-prfsha384-ecp384", "aes128-sha256-modp2048",
+                                           "aes256-sha256-modp2048", "aes256-sha384-modp3072",
+                                           "aes256-sha512-ecp521",
                                            "chacha20poly1305-prfsha256-x25519"),
                          [](const auto& info) {
                            std::string n = info.param;
@@ -190,8 +191,8 @@ TEST(Sk, AeadLayoutMatchesRfc5282And7634) {
     EXPECT_EQ((*wire)[16], uint8_t(PayloadType::kEncrypted));
     EXPECT_EQ((*wire)[28], uint8_t(PayloadType::kIdi));
 
-    const EVP_CIPHER* cipher = k.suite.encr == encr::kAesGcm16 ? EVP_aes_256_gcm()
-                                                               : EVP_chacha20_poly1305();
+    const EVP_CIPHER* cipher =
+        k.suite.encr == encr::kAesGcm16 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
     Bytes key(k.ke.data(), k.ke.data() + k.ke.size() - 4);
     Bytes nonce(k.ke.data() + k.ke.size() - 4, k.ke.data() + k.ke.size());
     nonce.insert(nonce.end(), iv.begin(), iv.end());
@@ -269,7 +270,8 @@ TEST(Sk, PairForBothRoles) {
   EXPECT_EQ(r->out->unprotect(*req, m).error, SkError::kIntegrity);  // wrong direction's keys
   Header rh = auth_header();
   rh.flags = kFlagResponse;
-  auto resp = r->out->protect(rh, {make_payload(AuthPayload{AuthMethod::kSharedKeyMic, Bytes(32, 1)})});
+  auto resp =
+      r->out->protect(rh, {make_payload(AuthPayload{AuthMethod::kSharedKeyMic, Bytes(32, 1)})});
   ASSERT_TRUE(resp);
   ASSERT_TRUE(i->in->unprotect(*resp, m).ok());
   EXPECT_TRUE(m.hdr.response());

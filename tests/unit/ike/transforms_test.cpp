@@ -69,7 +69,8 @@ TEST(Transforms, ParseProposal) {
 TEST(Transforms, SelectFirstOfPeersAcceptable) {
   std::vector<Proposal> ours = {ike("aes256gcm16-prfsha384-ecp384"),
                                 ike("aes128gcm16-prfsha256-ecp256")};
-  std::vector<Proposal> theirs = {ike("aes256-sha512-modp3072"), ike("aes128gcm16-prfsha256-ecp256"),
+  std::vector<Proposal> theirs = {ike("aes256-sha512-modp3072"),
+                                  ike("aes128gcm16-prfsha256-ecp256"),
                                   ike("aes256gcm16-prfsha384-ecp384")};
   for (size_t i = 0; i < theirs.size(); ++i) theirs[i].number = uint8_t(i + 1);
   auto sel = select_proposal(ours, theirs);
