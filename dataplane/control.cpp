@@ -26,6 +26,52 @@ std::string mac_str(const rte_ether_addr& a) {
 }
 }  // namespace
 
+// The largest inner packet whose encapsulation fits the MTU of the port that owns `local`.
+uint16_t Control::tunnel_mtu(const IpAddr& local, const SaRt& sa) const {
+  unsigned port_mtu = 1500;
+  for (const auto& p : rt_.ports)
+    for (const auto& a : p.addrs)
+      if (a.addr == local) port_mtu = p.mtu;
+  unsigned fixed = (sa.v6 ? 40 : 20) + (sa.udp_encap ? 8 : 0) + 8 + sa.iv_len + sa.icv_len;
+  unsigned room = port_mtu > fixed ? port_mtu - fixed : 0;
+  unsigned aligned = room / sa.block * sa.block;
+  return uint16_t(aligned > 2 ? aligned - 2 : 0);
+}
+
+bool Control::install_static_tunnels(std::string* err) {
+  for (const auto& t : cfg_.instance.tunnels) {
+    SaParams out;
+    out.spi = t.outbound.spi;
+    out.algo = t.outbound.algo;
+    out.key = t.outbound.key.data();
+    out.key_len = t.outbound.key.size();
+    out.local = t.local;
+    out.remote = t.remote;
+    out.udp_encap = t.udp_encap;
+    out.esn = t.esn;
+    out.soft = {t.soft_lifetime.bytes, t.soft_lifetime.packets};
+    out.hard = {t.hard_lifetime.bytes, t.hard_lifetime.packets};
+    out.soft_seconds = t.soft_lifetime.seconds;
+    out.hard_seconds = t.hard_lifetime.seconds;
+    SaParams in = out;
+    in.inbound = true;
+    in.spi = t.inbound.spi;
+    in.algo = t.inbound.algo;
+    in.key = t.inbound.key.data();
+    in.key_len = t.inbound.key.size();
+    in.replay_window = t.replay_window;
+    uint32_t out_id = sas_.add_sa(out, err);
+    if (!out_id) return *err = "tunnel " + t.name + " outbound SA: " + *err, false;
+    uint32_t in_id = sas_.add_sa(in, err);
+    if (!in_id) return *err = "tunnel " + t.name + " inbound SA: " + *err, false;
+    uint16_t mtu = tunnel_mtu(t.local, *sas_.sa(out_id));
+    uint32_t tid = sas_.add_tunnel(t.name, t.tcp_mss_clamp, mtu, t.traffic_selectors, err);
+    if (!tid || !sas_.bind_tunnel(tid, out_id, err) || !sas_.bind_tunnel(tid, in_id, err))
+      return *err = "tunnel " + t.name + ": " + *err, false;
+  }
+  return true;
+}
+
 bool Control::install_config_routes(std::string* err) {
   for (uint16_t i = 0; i < rt_.ports.size(); ++i) {
     const PortRt& p = rt_.ports[i];
@@ -43,8 +89,12 @@ bool Control::install_config_routes(std::string* err) {
     if (r.blackhole) {
       nh.kind = NhKind::kBlackhole;
     } else if (!r.tunnel.empty()) {
-      *err = "route " + r.prefix.str() + ": tunnel routes are not supported yet";
-      return false;
+      nh.kind = NhKind::kTunnel;
+      nh.tunnel = sas_.tunnel_by_name(r.tunnel);
+      if (!nh.tunnel) {
+        *err = "route " + r.prefix.str() + ": no tunnel named " + r.tunnel;
+        return false;
+      }
     } else if (r.via.is_set()) {
       if (!routes_.resolve_via(r.via, r.port, nh, err)) {
         *err = "route " + r.prefix.str() + ": " + *err;
@@ -212,6 +262,10 @@ void Control::register_commands() {
                                  {"routes", routes_.size()}};
               },
               "show status");
+  server_.add({"show", "tunnels"}, [this](const api::Args&) { return sas_.tunnels_json(); },
+              "show tunnels");
+  server_.add({"show", "sas"}, [this](const api::Args&) { return sas_.sas_json(); },
+              "show sas");
   server_.add({"route", "add"}, [this](const api::Args& a) { return route_cmd(a, "add"); },
               "route add PREFIX (via IP [dev PORT] | dev PORT | blackhole)");
   server_.add({"route", "del"}, [this](const api::Args& a) { return route_cmd(a, "del"); },
@@ -222,6 +276,12 @@ void Control::register_commands() {
 
 bool Control::init(std::string* err) {
   if (!neigh_.init(cfg_.instance.dataplane.max_neighbors, err)) return false;
+  if (!sas_.init(err)) return false;
+  routes_.tunnel_name = [this](uint32_t id) {
+    const TunnelRt* t = sas_.tunnel(id);
+    return t ? t->name : std::to_string(id);
+  };
+  if (!install_static_tunnels(err)) return false;
   if (!install_config_routes(err)) return false;
   register_commands();
   return server_.listen(cfg_.instance.control_socket, err);
@@ -244,6 +304,7 @@ void Control::run(const std::atomic<bool>& stop) {
       for (unsigned i = 0; i < n; ++i) neigh_.receive(static_cast<rte_mbuf*>(objs[i]), now);
     if (now >= next_tick) {
       neigh_.tick(now);
+      sas_.tick(now);
       next_tick = now + 100;
       bump(rt_.counters->lcore[lc].polls);
     }

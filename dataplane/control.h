@@ -10,12 +10,14 @@
 #include "dataplane/neighbor.h"
 #include "dataplane/routes.h"
 #include "dataplane/runtime.h"
+#include "dataplane/sa.h"
 
 namespace espgw::dp {
 
 class Control {
  public:
-  Control(const model::Config& cfg, Runtime& rt) : cfg_(cfg), rt_(rt), neigh_(rt), routes_(rt, neigh_) {}
+  Control(const model::Config& cfg, Runtime& rt)
+      : cfg_(cfg), rt_(rt), neigh_(rt), routes_(rt, neigh_), sas_(rt) {}
   bool init(std::string* err);
   // Runs until stop becomes true.
   void run(const std::atomic<bool>& stop);
@@ -25,6 +27,8 @@ class Control {
 
  private:
   bool install_config_routes(std::string* err);
+  bool install_static_tunnels(std::string* err);
+  uint16_t tunnel_mtu(const IpAddr& local, const SaRt& sa) const;
   void register_commands();
   api::Json route_cmd(const api::Args& a, const std::string& verb);
   void stage_route(const api::Args& a, bool add);
@@ -33,6 +37,7 @@ class Control {
   Runtime& rt_;
   Neighbors neigh_;
   RouteTable routes_;
+  SaTable sas_;
   api::Server server_;
 };
 

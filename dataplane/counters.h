@@ -37,7 +37,23 @@ namespace espgw::dp {
   X(nd_bad)                /* malformed neighbour discovery */                             \
   X(alloc_failed)          /* mbuf pool empty when building ICMP/ARP/fragments */          \
   X(icmp_rate_limited)     /* ICMP error suppressed by the rate limit */                   \
-  X(exception_unsupported) /* from the host kernel: not IPv4/IPv6 (e.g. kernel ND noise) */
+  X(exception_unsupported) /* from the host kernel: not IPv4/IPv6 (e.g. kernel ND noise) */ \
+  X(udp_bad_length)        /* UDP 4500 datagram whose length does not fit the packet */    \
+  X(esp_runt)              /* ESP shorter than header + IV + ICV, or not block aligned */  \
+  X(esp_no_sa)             /* no inbound SA for this SPI and destination */                \
+  X(esp_replay)            /* duplicate, or older than the anti-replay window */          \
+  X(esp_bad_icv)           /* integrity check failed */                                    \
+  X(esp_bad_pad)           /* padding bytes or pad length wrong after decryption */        \
+  X(esp_bad_next_header)   /* inner protocol neither IPv4 nor IPv6 */                     \
+  X(esp_selector_mismatch) /* inner source outside the tunnel's traffic selectors */     \
+  X(esp_inner_malformed)   /* decrypted inner packet is not a valid IP packet */          \
+  X(esp_sa_expired)        /* SA past its hard lifetime or sequence space */              \
+  X(esp_no_outbound_sa)    /* route into a tunnel that has no outbound SA (yet) */         \
+  X(esp_crypto_error)      /* the crypto engine refused the operation */                   \
+  X(esp_no_room)           /* no head/tailroom for the ESP encapsulation */                \
+  X(esp_handoff_full)      /* the owner worker's hand-off ring was full */                 \
+  X(esp_ecn_drop)          /* outer CE over a not-ECT inner packet (RFC 6040) */          \
+  X(tunnel_loop)           /* an encapsulated packet routed into a tunnel again */
 
 // X(name) — events that are not drops.
 #define ESPGW_EVENTS(X)   \
@@ -48,7 +64,13 @@ namespace espgw::dp {
   X(fragments_sent)       \
   X(arp_to_control)       \
   X(nd_to_control)        \
-  X(held_for_neighbor)
+  X(held_for_neighbor)    \
+  X(esp_encrypted)        \
+  X(esp_decrypted)        \
+  X(esp_dummy)            \
+  X(esp_handoff)          \
+  X(natt_keepalive)       \
+  X(mss_clamped)
 
 enum class Drop : uint16_t {
 #define X(n) n,

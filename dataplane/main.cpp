@@ -23,7 +23,9 @@
 #include "control/model/config.h"
 #include "dataplane/control.h"
 #include "dataplane/fib.h"
+#include "crypto/ipsecmb_engine.h"
 #include "dataplane/port.h"
+#include "dataplane/sa.h"
 #include "dataplane/runtime.h"
 #include "dataplane/worker.h"
 
@@ -152,6 +154,20 @@ int main(int argc, char** argv) {
   rt->to_control = rte_ring_create("espgw_to_ctl", 4096, int(rte_socket_id()), RING_F_SC_DEQ);
   if (!rt->to_control) return fail("cannot create the control ring");
 
+  rt->sa_events = rte_ring_create("espgw_sa_ev", 1024, int(rte_socket_id()), RING_F_SC_DEQ);
+  if (!rt->sa_events) return fail("cannot create the SA event ring");
+  for (unsigned i = 0; i < rt->n_workers; ++i) {
+    std::string n = "espgw_handoff" + std::to_string(i);
+    rt->handoff[i] = rte_ring_create(n.c_str(), 1024, int(rte_socket_id()), RING_F_SC_DEQ);
+    if (!rt->handoff[i]) return fail("cannot create hand-off ring " + n);
+  }
+  auto tunnels = std::make_unique<std::atomic<dp::TunnelRt*>[]>(dp::kMaxTunnels);
+  rt->tunnels = tunnels.get();
+  if (auto probe = espgw::crypto::Engine::create(); !probe)
+    return fail("the IPsec-MB engine cannot be set up on this CPU");
+  else
+    std::printf("espgw: crypto engine: IPsec-MB %s\n", probe->arch());
+
   std::string err;
   auto fib = std::make_unique<dp::Fib>();
   if (!fib->init("espgw_fib", int(rte_socket_id()), dpc.max_routes_v4, dpc.max_routes_v6,
@@ -192,6 +208,8 @@ int main(int argc, char** argv) {
   // everything that lives in DPDK memory goes before the EAL does
   fib.reset();
   rte_ring_free(rt->to_control);
+  rte_ring_free(rt->sa_events);
+  for (auto* h : rt->handoff) rte_ring_free(h);
   rte_free(rt->nexthops);
   rte_free(rt->qsbr);
   rte_mempool_free(rt->pool);

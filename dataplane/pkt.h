@@ -57,6 +57,7 @@ struct Parsed {
   uint16_t l3_hdr_len = 0;  // IPv4 IHL*4, or IPv6 40 + extension headers
   uint16_t l3_len = 0;      // IPv4 total length / IPv6 40 + payload length (padding excluded)
   uint16_t l4_off = 0;
+  bool outer = false;       // built by the gateway's ESP encapsulation (must not re-enter a tunnel)
 };
 
 enum class ParseStatus : uint8_t { kOk, kDrop };

@@ -118,6 +118,7 @@ uint32_t RouteTable::acquire_nh(const NhSpec& s, std::string* err) {
   NextHop& nh = rt_.nexthops[id];
   nh.port = s.port;
   nh.neigh = ne;
+  nh.tunnel = s.tunnel;
   std::atomic_ref<NhKind>(nh.kind).store(s.kind, std::memory_order_release);
   nh_by_spec_[s] = {id, 1, ne};
   spec_by_id_[id] = s;
@@ -186,6 +187,10 @@ nlohmann::ordered_json RouteTable::to_json() const {
         case NhKind::kVia: kind = "via"; nexthop = c.nh.gw.str(); break;
         case NhKind::kBlackhole: kind = "blackhole"; break;
         case NhKind::kNone: kind = "unreachable"; break;
+        case NhKind::kTunnel:
+          kind = "tunnel";
+          nexthop = tunnel_name ? tunnel_name(c.nh.tunnel) : std::to_string(c.nh.tunnel);
+          break;
       }
       if (c.nh.kind == NhKind::kConnected || c.nh.kind == NhKind::kVia)
         port = rt_.ports[c.nh.port].name;

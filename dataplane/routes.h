@@ -3,6 +3,7 @@
 // next-hop objects the FIB points at. Changes are collected and pushed to the FIB as one batch.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct NhSpec {
   NhKind kind = NhKind::kNone;
   uint16_t port = 0;
   IpAddr gw;  // kVia
+  uint32_t tunnel = 0;  // kTunnel
   auto operator<=>(const NhSpec&) const = default;
 };
 
@@ -51,6 +53,7 @@ struct RouteTable {
 
   nlohmann::ordered_json to_json() const;
   size_t size() const { return routes_.size(); }
+  std::function<std::string(uint32_t)> tunnel_name;  // for display
 
  private:
   struct Candidate {

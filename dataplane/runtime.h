@@ -24,6 +24,9 @@ struct rte_rcu_qsbr;
 namespace espgw::dp {
 
 class Fib;
+struct SaRt;
+struct TunnelRt;
+inline constexpr unsigned kMaxWorkers = 64;
 
 // A neighbour (ARP/ND) entry. Workers read only `mac`; everything else is the control thread's.
 struct NeighEntry {
@@ -55,12 +58,14 @@ enum class NhKind : uint8_t {
   kConnected,    // on-link: the destination itself is the neighbour
   kVia,          // via a gateway address on a port
   kBlackhole,
+  kTunnel,       // into an IPsec tunnel (encrypt, then route the outer packet)
 };
 
 struct NextHop {
   NhKind kind = NhKind::kNone;
   uint16_t port = 0;          // index into Runtime::ports
   NeighEntry* neigh = nullptr;  // kVia
+  uint32_t tunnel = 0;          // kTunnel
 };
 
 inline constexpr uint32_t kMaxNextHops = 1 << 16;
@@ -105,6 +110,11 @@ struct Runtime {
   rte_rcu_qsbr* qsbr = nullptr;
   Fib* fib = nullptr;
   NextHop* nexthops = nullptr;           // [kMaxNextHops], immutable once published
+
+  rte_hash* spi_hash = nullptr;              // inbound SPI -> SaRt*
+  std::atomic<TunnelRt*>* tunnels = nullptr;  // [kMaxTunnels]
+  rte_ring* sa_events = nullptr;             // lifetime events, workers -> control
+  rte_ring* handoff[kMaxWorkers] = {};       // inbound ESP for the SA's owner worker
 
   CounterSet* counters = nullptr;
   std::atomic<bool> running{true};

@@ -12,7 +12,12 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <cstdio>
+
+#include "crypto/ipsecmb_engine.h"
+#include "dataplane/esp.h"
 #include "dataplane/fib.h"
+#include "dataplane/sa.h"
 #include "dataplane/icmp.h"
 #include "dataplane/pkt.h"
 
@@ -44,12 +49,18 @@ class Worker {
     icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
     icmp_last_ = rte_rdtsc();
     for (auto& t : tx_) t.n = 0;
+    engine_ = crypto::Engine::create();
     for (uint16_t pi = 0; pi < rt->ports.size(); ++pi)
       for (uint16_t q = 0; q < rt->ports[pi].nb_rxq; ++q)
         if (q % rt->n_workers == index && n_polls_ < kMaxPolls) polls_[n_polls_++] = {pi, q};
   }
 
   void run() {
+    if (!engine_) {
+      std::fprintf(stderr, "espgw: worker %u: cannot set up the crypto engine; stopping\n", q_);
+      rt_->running.store(false);
+      return;
+    }
     rte_rcu_qsbr_thread_register(rt_->qsbr, lcore_);
     rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
     rte_mbuf* pkts[kMaxBurst];
@@ -58,12 +69,17 @@ class Worker {
     while (rt_->running.load(std::memory_order_relaxed)) {
       rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
       unsigned got = 0;
+      if (rte_ring* h = rt_->handoff[q_]) {  // inbound ESP whose SA this worker owns
+        unsigned n = rte_ring_sc_dequeue_burst(h, reinterpret_cast<void**>(pkts), burst, nullptr);
+        for (unsigned i = 0; i < n; ++i) process(hold_meta(pkts[i])->port, &pkts[i], 1, false);
+        got += n;
+      }
       for (unsigned i = 0; i < n_polls_; ++i) {
         const uint16_t pi = polls_[i].port;
         uint16_t n = rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
         if (n == 0) continue;
         got += n;
-        process(pi, pkts, n);
+        process(pi, pkts, n, true);
       }
       flush_all();
       bump(c_.polls);
@@ -251,6 +267,387 @@ class Worker {
     }
   }
 
+  // ---- IPsec --------------------------------------------------------------------------------
+
+  void sa_drop(SaRt* sa, SaDrop sd, rte_mbuf* m, Drop d) {
+    sa->drops[size_t(sd)].fetch_add(1, std::memory_order_relaxed);
+    drop(m, d);
+  }
+
+  void sa_event(SaRt* sa, SaEvent e) {
+    uintptr_t v = uintptr_t(sa->id) << 8 | uintptr_t(e);
+    rte_ring_mp_enqueue(rt_->sa_events, reinterpret_cast<void*>(v));
+  }
+
+  // Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
+  bool account(SaRt* sa, uint64_t bytes) {
+    uint64_t b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    uint64_t n = sa->packets.fetch_add(1, std::memory_order_relaxed) + 1;
+    if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
+      if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
+      return false;
+    }
+    if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
+        !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
+      sa_event(sa, SaEvent::kSoftExpired);
+    return true;
+  }
+
+  void clamp_mss(rte_mbuf* m, const Parsed& p, uint16_t mss) {
+    if (!mss || p.l4_proto != kProtoTcp || p.fragment) return;
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    if (tcp_clamp_mss(f + p.l4_off, uint32_t(p.l3_off + p.l3_len - p.l4_off), mss))
+      c_.event(Event::mss_clamped);
+  }
+
+  // A packet for one of the gateway's addresses: ESP for a local SA is consumed here,
+  // everything else (IKE, BGP, ping, ...) goes to the host kernel.
+  void to_me(rte_mbuf* m, const Parsed& p, uint16_t in_pi) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    EspLoc loc;
+    switch (classify_esp(f, p, loc)) {
+      case EspClass::kEsp:
+        return esp_in_collect(m, p, loc, in_pi);
+      case EspClass::kNatKeepalive:
+        c_.event(Event::natt_keepalive);
+        rte_pktmbuf_free(m);
+        return;
+      case EspClass::kMalformed:
+        return drop(m, Drop::udp_bad_length);
+      case EspClass::kIke:
+      case EspClass::kNotEsp:
+        return to_exception(m);
+    }
+  }
+
+  void to_tunnel(rte_mbuf* m, const Parsed& p, uint32_t tid, uint16_t in_pi, bool originated) {
+    if (p.outer) return drop(m, Drop::tunnel_loop);
+    TunnelRt* t = rt_->tunnels[tid].load(std::memory_order_acquire);
+    SaRt* sa = t ? t->out.load(std::memory_order_acquire) : nullptr;
+    if (!sa) return drop(m, Drop::esp_no_outbound_sa);
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
+    if (!originated && p.ttl <= 1) {
+      icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
+      return drop(m, Drop::ttl_exceeded);
+    }
+    if (p.l3_len > t->mtu && (p.l3 == L3::kIpv6 || p.df)) {
+      // RFC 4301 8.2: tell the sender the tunnel's MTU (outer fragmentation only without DF)
+      if (!originated) {
+        if (p.l3 == L3::kIpv4)
+          icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, t->mtu);
+        else
+          icmp_error(m, p, in_pi, kIcmp6TooBig, 0, t->mtu);
+      }
+      return drop(m, Drop::mtu_exceeded);
+    }
+    if (!originated) {
+      if (p.l3 == L3::kIpv4) ipv4_dec_ttl(ip);
+      else ip[7]--;
+    }
+    clamp_mss(m, p, t->mss_clamp);
+    if (n_out_ == kMaxBurst) return drop(m, Drop::esp_no_room);
+    out_[n_out_++] = {m, sa, p};
+  }
+
+  void esp_in_collect(rte_mbuf* m, const Parsed& p, const EspLoc& loc, uint16_t in_pi) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint8_t* esp = f + loc.esp_off;
+    if (loc.esp_len < 8) return drop(m, Drop::esp_runt);
+    uint32_t spi = load_be32(esp);
+    void* data = nullptr;
+    if (rte_hash_lookup_data(rt_->spi_hash, &spi, &data) < 0) return drop(m, Drop::esp_no_sa);
+    auto* sa = static_cast<SaRt*>(data);
+    const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
+    if (sa->v6 != (p.l3 == L3::kIpv6) || std::memcmp(dst, sa->local_b, sa->v6 ? 16 : 4) != 0)
+      return drop(m, Drop::esp_no_sa);
+    if (sa->owner_queue != q_) {  // one writer per replay window: hand off to the owner
+      hold_meta(m)->port = in_pi;
+      if (rte_ring_mp_enqueue(rt_->handoff[sa->owner_queue], m) != 0)
+        return drop(m, Drop::esp_handoff_full);
+      c_.event(Event::esp_handoff);
+      return;
+    }
+    if (sa->expired.load(std::memory_order_relaxed))
+      return sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+    uint32_t overhead = 8u + sa->iv_len + sa->icv_len;
+    if (loc.esp_len < overhead + 4 || (loc.esp_len - overhead) % sa->block)
+      return drop(m, Drop::esp_runt);
+    uint64_t seq = sa->replay.infer(load_be32(esp + 4));
+    if (!sa->replay.check(seq)) return sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
+    if (n_in_ == kMaxBurst) return drop(m, Drop::esp_no_room);
+    const uint8_t* ip = f + p.l3_off;
+    in_[n_in_++] = {m, sa, seq, loc, in_pi, uint8_t(ip_tos(ip, p.l3 == L3::kIpv6) & 3)};
+  }
+
+  // Decrypt every collected inbound packet with one engine call, then decapsulate and route.
+  void esp_in_run() {
+    unsigned n = n_in_;
+    InEntry in[kMaxBurst];
+    std::memcpy(static_cast<void*>(in), in_, n * sizeof(InEntry));
+    n_in_ = 0;
+    crypto::EspOp ops[kMaxBurst];
+    for (unsigned i = 0; i < n; ++i) {
+      SaRt* sa = in[i].sa;
+      uint8_t* esp = rte_pktmbuf_mtod_offset(in[i].m, uint8_t*, in[i].loc.esp_off);
+      ops[i] = {&sa->crypto, esp, in[i].loc.esp_len - 8u - sa->iv_len - sa->icv_len,
+                uint32_t(in[i].seq >> 32), sa->esn, 0};
+    }
+    engine_->decrypt_burst(ops, n);
+    rte_mbuf* m4[kMaxBurst];
+    rte_mbuf* m6[kMaxBurst];
+    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    uint16_t in4[kMaxBurst], in6[kMaxBurst];
+    unsigned n4 = 0, n6 = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = in[i].m;
+      SaRt* sa = in[i].sa;
+      if (ops[i].status == crypto::kAuthFail) {
+        sa_drop(sa, SaDrop::bad_icv, m, Drop::esp_bad_icv);
+        continue;
+      }
+      if (ops[i].status != crypto::kOk) {
+        drop(m, Drop::esp_crypto_error);
+        continue;
+      }
+      // the window moves only for authenticated packets (RFC 4303 3.4.3)
+      if (!sa->replay.update(in[i].seq)) {
+        sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
+        continue;
+      }
+      uint8_t* payload = ops[i].esp + 8 + sa->iv_len;
+      uint32_t inner_len;
+      uint8_t nh;
+      switch (esp_check_trailer(payload, ops[i].payload_len, inner_len, nh)) {
+        case TrailerResult::kOk:
+          break;
+        case TrailerResult::kBadPad:
+          sa_drop(sa, SaDrop::bad_pad, m, Drop::esp_bad_pad);
+          continue;
+        case TrailerResult::kBadNextHeader:
+          sa_drop(sa, SaDrop::bad_next_header, m, Drop::esp_bad_next_header);
+          continue;
+        case TrailerResult::kDummy:
+          c_.event(Event::esp_dummy);
+          rte_pktmbuf_free(m);
+          continue;
+      }
+      Parsed ip;
+      ip.l3_off = 0;
+      ParseResult r = nh == kNextIpv4 ? parse_ipv4(payload, inner_len, ip)
+                                      : parse_ipv6(payload, inner_len, ip);
+      if (!r.is_ok()) {
+        sa_drop(sa, SaDrop::inner_malformed, m, Drop::esp_inner_malformed);
+        continue;
+      }
+      TunnelRt* t = rt_->tunnels[sa->tunnel].load(std::memory_order_acquire);
+      if (t && !t->remote_ts.empty() && !selector_ok(t, payload, ip.l3 == L3::kIpv6)) {
+        sa_drop(sa, SaDrop::selector_mismatch, m, Drop::esp_selector_mismatch);
+        continue;
+      }
+      // RFC 6040 decapsulation: CE on the outer header survives onto an ECN-capable inner
+      if (in[i].outer_ecn == 3) {
+        uint8_t iecn = ip_tos(payload, ip.l3 == L3::kIpv6) & 3;
+        if (iecn == 0) {
+          drop(m, Drop::esp_ecn_drop);
+          continue;
+        }
+        if (iecn != 3) set_ce(payload, ip.l3 == L3::kIpv6);
+      }
+      if (!account(sa, ip.l3_len)) {
+        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+        continue;
+      }
+      // decapsulate: [eth][outer][udp][esp][iv] inner [pad][icv] -> [eth] inner
+      rte_pktmbuf_adj(m, uint16_t(payload - rte_pktmbuf_mtod(m, uint8_t*)));
+      rte_pktmbuf_trim(m, uint16_t(m->pkt_len - ip.l3_len));
+      auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
+      store_be16(eth + 12, ip.l3 == L3::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+      ip.l3_off = kEthHdrLen;
+      ip.l4_off = uint16_t(ip.l4_off + kEthHdrLen);
+      if (t) clamp_mss(m, ip, t->mss_clamp);
+      c_.event(Event::esp_decrypted);
+      if (ip.l3 == L3::kIpv4) {
+        p4[n4] = ip;
+        in4[n4] = in[i].in_pi;
+        m4[n4++] = m;
+      } else {
+        p6[n6] = ip;
+        in6[n6] = in[i].in_pi;
+        m6[n6++] = m;
+      }
+    }
+    route(m4, p4, n4, m6, p6, n6, in4, in6, false);
+  }
+
+  static bool selector_ok(const TunnelRt* t, const uint8_t* ip, bool v6) {
+    IpAddr src;
+    src.family = v6 ? 6 : 4;
+    std::memcpy(src.bytes.data(), ip + (v6 ? 8 : 12), v6 ? 16 : 4);
+    for (const auto& ts : t->remote_ts)
+      if (ts.contains(src)) return true;
+    return false;
+  }
+
+  static void set_ce(uint8_t* ip, bool v6) {
+    if (v6) {
+      ip[1] |= 0x30;
+      return;
+    }
+    uint16_t old = load_be16(ip);
+    ip[1] |= 3;
+    uint32_t sum = uint16_t(~load_be16(ip + 10)) + uint16_t(~old) + load_be16(ip);
+    store_be16(ip + 10, uint16_t(~csum_fold(sum)));
+  }
+
+  // Encapsulate and encrypt every collected outbound packet with one engine call, then route
+  // the outer packets.
+  void esp_out_run() {
+    unsigned n = n_out_;
+    OutEntry out[kMaxBurst];
+    std::memcpy(static_cast<void*>(out), out_, n * sizeof(OutEntry));
+    n_out_ = 0;
+    crypto::EspOp ops[kMaxBurst];
+    rte_mbuf* ms[kMaxBurst];
+    bool dfs[kMaxBurst];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = out[i].m;
+      SaRt* sa = out[i].sa;
+      const Parsed& p = out[i].p;
+      if (sa->expired.load(std::memory_order_relaxed)) {
+        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+        continue;
+      }
+      const bool inner6 = p.l3 == L3::kIpv6;
+      const uint32_t inner_len = p.l3_len;
+      uint8_t tos = ip_tos(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off), inner6);
+      bool df = inner6 || p.df;
+      rte_pktmbuf_adj(m, p.l3_off);
+      rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_len));
+      uint32_t pad = esp_pad_len(inner_len, sa->block);
+      auto* tr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(pad + 2 + sa->icv_len)));
+      uint32_t olen = sa->v6 ? 40 : 20, ulen = sa->udp_encap ? 8 : 0;
+      auto* o = tr ? reinterpret_cast<uint8_t*>(
+                         rte_pktmbuf_prepend(m, uint16_t(olen + ulen + 8 + sa->iv_len)))
+                   : nullptr;
+      if (!o) {
+        drop(m, Drop::esp_no_room);
+        continue;
+      }
+      esp_write_trailer(tr, pad, inner6 ? kNextIpv6 : kNextIpv4);
+      uint64_t seq = sa->seq.fetch_add(1, std::memory_order_relaxed) + 1;
+      // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
+      if ((!sa->esn && seq > 0xffffffffull) || seq == 0) {
+        if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
+        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+        continue;
+      }
+      if (!account(sa, inner_len)) {
+        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+        continue;
+      }
+      uint32_t total = m->pkt_len;
+      if (sa->v6) {
+        o[0] = uint8_t(0x60 | tos >> 4);  // DSCP and ECN copied (RFC 6040 normal mode)
+        o[1] = uint8_t(tos << 4);
+        o[2] = o[3] = 0;
+        store_be16(o + 4, uint16_t(total - 40));
+        o[6] = sa->udp_encap ? kProtoUdp : kProtoEsp;
+        o[7] = 64;
+        std::memcpy(o + 8, sa->local_b, 16);
+        std::memcpy(o + 24, sa->remote_b, 16);
+      } else {
+        o[0] = 0x45;
+        o[1] = tos;
+        store_be16(o + 2, uint16_t(total));
+        store_be16(o + 4, uint16_t(++ip_id_));
+        store_be16(o + 6, df ? 0x4000 : 0);
+        o[8] = 64;
+        o[9] = sa->udp_encap ? kProtoUdp : kProtoEsp;
+        o[10] = o[11] = 0;
+        std::memcpy(o + 12, sa->local_b, 4);
+        std::memcpy(o + 16, sa->remote_b, 4);
+        store_be16(o + 10, uint16_t(~csum_fold(csum_add(0, o, 20))));
+      }
+      uint8_t* esp = o + olen + ulen;
+      if (ulen) {
+        uint8_t* u = o + olen;
+        store_be16(u, sa->sport);
+        store_be16(u + 2, sa->dport);
+        store_be16(u + 4, uint16_t(total - olen));
+        u[6] = u[7] = 0;  // IPv4: zero checksum (RFC 3948 2.1); IPv6: filled after encryption
+      }
+      store_be32(esp, sa->spi);
+      store_be32(esp + 4, uint32_t(seq));
+      ops[k] = {&sa->crypto, esp, inner_len + pad + 2, uint32_t(seq >> 32), sa->esn, 0};
+      ms[k] = m;
+      dfs[k] = df;
+      ++k;
+    }
+    engine_->encrypt_burst(ops, k);
+    rte_mbuf* m4[kMaxBurst];
+    rte_mbuf* m6[kMaxBurst];
+    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    uint16_t in4[kMaxBurst], in6[kMaxBurst];
+    unsigned n4 = 0, n6 = 0;
+    for (unsigned i = 0; i < k; ++i) {
+      rte_mbuf* m = ms[i];
+      if (ops[i].status != crypto::kOk) {
+        drop(m, Drop::esp_crypto_error);
+        continue;
+      }
+      uint8_t* o = rte_pktmbuf_mtod(m, uint8_t*);
+      const bool v6 = (o[0] >> 4) == 6;
+      if (v6 && o[6] == kProtoUdp) {  // IPv6 needs a real UDP checksum
+        uint8_t* u = o + 40;
+        uint32_t ulen = m->pkt_len - 40;
+        uint16_t c = icmp6_checksum(o, u, ulen, kProtoUdp);
+        store_be16(u + 6, c == 0 ? 0xffff : c);
+      }
+      auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
+      if (!eth) {
+        drop(m, Drop::esp_no_room);
+        continue;
+      }
+      store_be16(eth + 12, v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
+      Parsed op;
+      op.l3 = v6 ? L3::kIpv6 : L3::kIpv4;
+      op.l3_off = kEthHdrLen;
+      op.l3_hdr_len = v6 ? 40 : 20;
+      op.l3_len = uint16_t(m->pkt_len - kEthHdrLen);
+      op.l4_proto = v6 ? o[6] : o[9];
+      op.l4_off = uint16_t(kEthHdrLen + op.l3_hdr_len);
+      op.ttl = 64;
+      op.df = dfs[i];
+      op.outer = true;
+      c_.event(Event::esp_encrypted);
+      if (v6) {
+        p6[n6] = op;
+        in6[n6] = 0;
+        m6[n6++] = m;
+      } else {
+        p4[n4] = op;
+        in4[n4] = 0;
+        m4[n4++] = m;
+      }
+    }
+    route(m4, p4, n4, m6, p6, n6, in4, in6, true);
+  }
+
+  // Runs the stages that packets of this burst were queued for, until none is left (a packet
+  // may go rx -> decrypt -> route -> encrypt -> route; bounded against loops).
+  void drain() {
+    for (int round = 0; round < 4 && (n_in_ || n_out_ || n_gen_); ++round) {
+      if (n_in_) esp_in_run();
+      if (n_out_) esp_out_run();
+      if (n_gen_) route_generated();
+    }
+    for (unsigned i = 0; i < n_in_; ++i) drop(in_[i].m, Drop::tunnel_loop);
+    for (unsigned i = 0; i < n_out_; ++i) drop(out_[i].m, Drop::tunnel_loop);
+    for (unsigned i = 0; i < n_gen_; ++i) drop(gen_[i], Drop::tunnel_loop);
+    n_in_ = n_out_ = n_gen_ = 0;
+  }
+
   // Routes one packet given its FIB next-hop id. originated: written by the host kernel or
   // built here (no TTL decrement, no ICMP errors about it).
   void forward(rte_mbuf* m, const Parsed& p, uint32_t nhid, uint16_t in_pi, bool originated) {
@@ -258,7 +655,9 @@ class Worker {
     switch (nh.kind) {
       case NhKind::kLocal:
         if (originated) return drop(m, Drop::exception_unsupported);
-        return to_exception(m);
+        return to_me(m, p, in_pi);
+      case NhKind::kTunnel:
+        return to_tunnel(m, p, nh.tunnel, in_pi, originated);
       case NhKind::kNone:
         if (!originated)
           icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4Unreach : kIcmp6Unreach, 0, 0);
@@ -349,7 +748,7 @@ class Worker {
     }
   }
 
-  void process(uint16_t pi, rte_mbuf** pkts, unsigned n) {
+  void process(uint16_t pi, rte_mbuf** pkts, unsigned n, bool count_rx) {
     const PortRt& port = rt_->ports[pi];
     const bool from_kernel = port.exception;
     rte_mbuf* m4[kMaxBurst];
@@ -423,8 +822,10 @@ class Worker {
         m6[n6++] = m;
       }
     }
-    bump(c_.ports[pi].rx_packets, n);
-    bump(c_.ports[pi].rx_bytes, bytes);
+    if (count_rx) {
+      bump(c_.ports[pi].rx_packets, n);
+      bump(c_.ports[pi].rx_bytes, bytes);
+    }
 
     if (nc) {
       for (unsigned i = 0; i < nc; ++i) {
@@ -436,7 +837,7 @@ class Worker {
       for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
     }
     route(m4, p4, n4, m6, p6, n6, in4, in6, from_kernel);
-    route_generated();
+    drain();
   }
 
   Runtime* rt_;
@@ -444,6 +845,25 @@ class Worker {
   unsigned lcore_;
   LcoreCounters& c_;
   TxBuf tx_[kMaxPorts];
+  struct OutEntry {
+    rte_mbuf* m;
+    SaRt* sa;
+    Parsed p;
+  };
+  struct InEntry {
+    rte_mbuf* m;
+    SaRt* sa;
+    uint64_t seq;
+    EspLoc loc;
+    uint16_t in_pi;
+    uint8_t outer_ecn;
+  };
+  std::unique_ptr<crypto::Engine> engine_;
+  OutEntry out_[kMaxBurst];
+  unsigned n_out_ = 0;
+  InEntry in_[kMaxBurst];
+  unsigned n_in_ = 0;
+  uint16_t ip_id_ = 0;
   PollItem polls_[kMaxPolls];
   unsigned n_polls_ = 0;
   rte_mbuf* gen_[kMaxBurst];

@@ -177,13 +177,13 @@ class Topology:
         addresses, routes [(prefix, via)], or enslaves it to br0 when bridge=True."""
         ns = self.ns_name(ns_short)
         sh("ip", "-n", gw.ns, "link", "set", iface, "netns", ns)
+        # The kernel side of a tap starts with the PMD's own MAC; give it another one, or a host
+        # would answer to the gateway's MAC (and a bridge would keep such frames for itself).
+        sh("ip", "-n", ns, "link", "set", iface, "address",
+           mac or "02:00:00:%02x:%02x:%02x" % (len(self._recorded("attached")) + 1,
+                                               hash(ns) & 0xff, hash(iface) & 0xff))
         if bridge:
             sh("ip", "-n", ns, "link", "set", iface, "master", "br0")
-        else:
-            # the tap starts with the PMD's MAC; the host side gets its own
-            sh("ip", "-n", ns, "link", "set", iface, "address",
-               mac or "02:00:00:%02x:%02x:%02x" % (len(self._recorded("attached")) + 1,
-                                                   hash(ns) & 0xff, hash(iface) & 0xff))
         for a in addrs:
             sh("ip", "-n", ns, "addr", "add", a, "dev", iface, *(["nodad"] if ":" in a else []))
         sh("ip", "-n", ns, "link", "set", iface, "up")
@@ -269,6 +269,68 @@ def up_basic(topo, extra_routes=(), mtu_b=1500, host_b_extra=()):
                     routes=[("default", s["gw4"].split("/")[0]),
                             ("default", s["gw6"].split("/")[0])])
     return gw
+
+
+# ---- two gateways joined by static-keyed ESP: host A -- gw1 == wan == gw2 -- host B -------------
+KEYMAT = {"aes128gcm16": 20, "aes256gcm16": 36, "aes128-sha256": 48, "aes256-sha256": 64,
+          "aes256-sha384": 80, "aes256-sha512": 96, "chacha20poly1305": 36, "aes128gmac": 20,
+          "aes256gmac": 36}
+WAN = {"gw1": ("198.51.100.1/24", "2001:db8:ff::1/64"), "gw2": ("198.51.100.2/24", "2001:db8:ff::2/64")}
+
+
+def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=False,
+                replay_window=1024, lifetime=None):
+    """Config of gw1 or gw2; keys = {"1to2": hex, "2to1": hex} shared by both sides."""
+    me, peer = (name, "gw2" if name == "gw1" else "gw1")
+    side = "a" if name == "gw1" else "b"
+    lan = BASIC[side]
+    other = BASIC["b" if side == "a" else "a"]
+    fam = 1 if outer_v6 else 0
+    local, remote = WAN[me][fam].split("/")[0], WAN[peer][fam].split("/")[0]
+    out_key, in_key = ("1to2", "2to1") if name == "gw1" else ("2to1", "1to2")
+    spi = {"1to2": 0x1001, "2to1": 0x2001}
+    tunnel = {"name": "to-" + peer, "local": local, "remote": remote, "udp_encap": udp_encap,
+              "esn": esn, "replay_window": replay_window,
+              "outbound": {"spi": spi[out_key], "algo": algo, "key_file": "keys/out.hex"},
+              "inbound": {"spi": spi[in_key], "algo": algo, "key_file": "keys/in.hex"}}
+    if lifetime:
+        tunnel.update(lifetime)
+    o4, o6 = other["host4"].split("/")[0], other["host6"].split("/")[0]
+    return {
+        "gateway": {"name": "%s-%s" % (prefix, name), "asn": 65010,
+                    "instances": [{"public_ip": WAN[me][0].split("/")[0]}]},
+        "instance": {
+            "ports": [{"name": side, "device": "net_tap_%s,iface=%s%s0" % (side, prefix, side),
+                       "addresses": [lan["gw4"], lan["gw6"]]},
+                      {"name": "wan", "device": "net_tap_w,iface=%sw%s" % (prefix, name[-1]),
+                       "addresses": list(WAN[me])}],
+            "tunnels": [tunnel],
+            "routes": [{"prefix": other["gw4"].rsplit(".", 1)[0] + ".0/24", "tunnel": "to-" + peer},
+                       {"prefix": other["gw6"].split("::")[0] + "::/64", "tunnel": "to-" + peer}],
+            "exception_iface": "espgw0"},
+        "_files": {"keys/out.hex": keys[out_key] + "\n", "keys/in.hex": keys[in_key] + "\n"},
+    }
+
+
+def up_pair(topo, algo="aes128gcm16", outer_v6=False, udp_encap=False, esn=False, keys=None,
+            **kw):
+    """host A -- gw1 == (bridge in namespace 'wan') == gw2 -- host B. Returns (gw1, gw2, keys)."""
+    keys = keys or {d: os.urandom(KEYMAT[algo]).hex() for d in ("1to2", "2to1")}
+    topo.add_ns("a")
+    topo.add_ns("b")
+    topo.add_segment("wan")
+    gws = []
+    for name in ("gw1", "gw2"):
+        cfg = pair_config(topo.prefix, name, algo, keys, outer_v6, udp_encap, esn, **kw)
+        gw = topo.start_gateway(name, cfg)
+        side = "a" if name == "gw1" else "b"
+        s = BASIC[side]
+        topo.attach(gw, "%s%s0" % (topo.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                    routes=[("default", s["gw4"].split("/")[0]),
+                            ("default", s["gw6"].split("/")[0])])
+        topo.attach(gw, "%sw%s" % (topo.prefix, name[-1]), "wan", bridge=True)
+        gws.append(gw)
+    return gws[0], gws[1], keys
 
 
 def main():

@@ -1,0 +1,147 @@
+// Security associations and tunnels as the workers see them, and the one narrow interface the
+// control plane (static config now, IKE later) uses to install them: add_sa / del_sa /
+// bind_tunnel. Hot records are cache-aligned; everything the control thread replaces is freed
+// only after an RCU grace period.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/model/ip.h"
+#include "crypto/algo.h"
+#include "crypto/sa_crypto.h"
+#include "dataplane/replay.h"
+
+struct rte_hash;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace espgw::dp {
+
+struct Runtime;
+
+// X(name): per-SA drop reasons (also counted per lcore as esp_* drops).
+#define ESPGW_SA_DROPS(X) \
+  X(replay)               \
+  X(bad_icv)              \
+  X(bad_pad)              \
+  X(bad_next_header)      \
+  X(selector_mismatch)    \
+  X(expired)              \
+  X(inner_malformed)
+
+enum class SaDrop : uint8_t {
+#define X(n) n,
+  ESPGW_SA_DROPS(X)
+#undef X
+      kCount
+};
+
+struct SaLimits {
+  uint64_t bytes = 0, packets = 0;  // 0 = unlimited
+};
+
+// Lifetime events for the control thread (an rte_ring of these, packed into a pointer-sized word).
+enum class SaEvent : uint8_t { kSoftExpired = 1, kHardExpired = 2 };
+
+struct SaParams {
+  uint32_t spi = 0;
+  bool inbound = false;
+  crypto::Algo algo = crypto::Algo::kAesGcm128;
+  const uint8_t* key = nullptr;  // keymat_len() bytes, copied into the key schedule
+  size_t key_len = 0;
+  IpAddr local, remote;          // outer addresses (inbound: local is the destination)
+  bool udp_encap = false;
+  uint16_t sport = 4500, dport = 4500;
+  bool esn = false;
+  uint32_t replay_window = 1024;
+  SaLimits soft, hard;
+  uint32_t soft_seconds = 0, hard_seconds = 0;
+};
+
+// The hot runtime record of one SA.
+struct alignas(64) SaRt {
+  crypto::SaCrypto crypto;        // expanded keys; read-only after creation
+  uint32_t spi = 0;
+  uint32_t id = 0;                // index in the SA table
+  uint32_t tunnel = 0;            // owning tunnel id (0 = none yet)
+  bool inbound = false;
+  bool esn = false;
+  bool udp_encap = false;
+  bool v6 = false;                // outer family
+  uint8_t iv_len = 0, icv_len = 0, block = 4;
+  uint16_t owner_queue = 0;       // inbound: the worker that owns the replay window
+  uint16_t sport = 4500, dport = 4500;
+  IpAddr local, remote;
+  uint8_t local_b[16], remote_b[16];
+  SaLimits soft, hard;
+
+  // outbound: last sequence number used (the next packet gets seq + 1); shared by workers
+  alignas(64) std::atomic<uint64_t> seq{0};
+  std::atomic<uint64_t> bytes{0}, packets{0};
+  std::atomic<uint8_t> soft_fired{0};
+  std::atomic<uint8_t> expired{0};  // hard limit, seq exhaustion or deleted: drop everything
+  std::atomic<uint64_t> drops[size_t(SaDrop::kCount)] = {};
+
+  // inbound: one writer (the owner worker)
+  alignas(64) ReplayWindow replay;
+};
+
+inline constexpr uint32_t kMaxTunnels = 4096;
+inline constexpr uint32_t kMaxSas = 16384;
+
+struct alignas(64) TunnelRt {
+  uint32_t id = 0;
+  std::string name;
+  std::atomic<SaRt*> out{nullptr};       // current outbound SA (make-before-break swaps it)
+  uint16_t mss_clamp = 0;                // 0 = off
+  uint16_t mtu = 1400;                   // inner MTU: larger packets get ICMP/fragmentation
+  std::vector<Prefix> remote_ts;         // inner sources accepted from the peer (empty = any)
+};
+
+// Control-thread owner of SAs and tunnels.
+class SaTable {
+ public:
+  explicit SaTable(Runtime& rt) : rt_(rt) {}
+  ~SaTable();
+  bool init(std::string* err);
+
+  // The narrow interface (ARCHITECTURE.md 4). Returns the SA id (>0) or 0 with err.
+  uint32_t add_sa(const SaParams& p, std::string* err);
+  bool del_sa(uint32_t id);  // unpublishes, waits a grace period, frees (wipes keys)
+  uint32_t add_tunnel(const std::string& name, uint16_t mss_clamp, uint16_t mtu,
+                      std::vector<Prefix> remote_ts, std::string* err);
+  // Binds an outbound SA (or an inbound SA, which only records its tunnel) to a tunnel.
+  bool bind_tunnel(uint32_t tunnel, uint32_t sa, std::string* err);
+
+  SaRt* sa(uint32_t id) const { return id < sas_.size() ? sas_[id] : nullptr; }
+  TunnelRt* tunnel(uint32_t id) const;
+  uint32_t tunnel_by_name(const std::string& name) const;
+
+  // Seconds-based lifetimes and lifetime events from the workers; call about once a second.
+  void tick(uint64_t now_ms);
+
+  nlohmann::ordered_json sas_json() const;
+  nlohmann::ordered_json tunnels_json() const;
+
+ private:
+  struct SaCtl {  // cold control record
+    uint64_t created_ms = 0;
+    uint32_t soft_seconds = 0, hard_seconds = 0;
+    crypto::Algo algo;
+  };
+  Runtime& rt_;
+  std::vector<SaRt*> sas_ = std::vector<SaRt*>(kMaxSas, nullptr);
+  std::vector<SaCtl> ctl_ = std::vector<SaCtl>(kMaxSas);
+  std::vector<std::unique_ptr<TunnelRt>> tunnels_;  // index = id; [0] unused
+  uint32_t next_sa_ = 1;
+  std::vector<uint32_t> free_sas_;
+};
+
+}  // namespace espgw::dp
