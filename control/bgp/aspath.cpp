@@ -111,8 +111,10 @@ void encode_as_path(const AsPath& p, bool four_octet, Writer& w) {
       w.u8(uint8_t(n));
       for (size_t j = i; j < i + n; ++j) {
         uint32_t a = s.asns[j];
-        if (four_octet) w.u32(a);
-        else w.u16(a > 0xFFFF ? kAsTrans : uint16_t(a));
+        if (four_octet)
+          w.u32(a);
+        else
+          w.u16(a > 0xFFFF ? kAsTrans : uint16_t(a));
       }
     }
   }

@@ -70,7 +70,8 @@ Check as_path_validate(const PathAttrs& a, const Codec& c, std::string& why) {
   if (a.as_path->contains(0)) return bad(why, "contains AS 0");
   // RFC 7606 s7.2 / RFC 5065: confederation segments from an external peer are malformed.
   if (c.ebgp && a.as_path->has_confed()) return bad(why, "confederation segment from eBGP peer");
-  if (confed_after_other(*a.as_path)) return bad(why, "confederation segment after AS_SEQUENCE/SET");
+  if (confed_after_other(*a.as_path))
+    return bad(why, "confederation segment after AS_SEQUENCE/SET");
   return ok();
 }
 bool as_path_encode(const PathAttrs& a, const Codec& c, Writer& w) {
@@ -149,7 +150,9 @@ Check atomic_decode(Reader r, const Codec&, PathAttrs& a, std::string& why) {
   return ok();
 }
 bool atomic_encode(const PathAttrs& a, const Codec&, Writer&) { return a.atomic_aggregate; }
-std::string atomic_format(const PathAttrs& a) { return a.atomic_aggregate ? "atomic-aggregate" : ""; }
+std::string atomic_format(const PathAttrs& a) {
+  return a.atomic_aggregate ? "atomic-aggregate" : "";
+}
 
 // AGGREGATOR (7). RFC 7606 s7.7: length not 6 (2-octet session) / 8 (4-octet) -> discard.
 Check decode_aggregator(Reader r, bool four, std::optional<Aggregator>& out, std::string& why) {
@@ -176,8 +179,10 @@ Check aggregator_validate(const PathAttrs& a, const Codec&, std::string& why) {
 bool aggregator_encode(const PathAttrs& a, const Codec& c, Writer& w) {
   if (!a.aggregator) return false;
   uint32_t asn = a.aggregator->asn;
-  if (c.as4) w.u32(asn);
-  else w.u16(asn > 0xFFFF ? kAsTrans : uint16_t(asn));  // RFC 6793 s4.2.2
+  if (c.as4)
+    w.u32(asn);
+  else
+    w.u16(asn > 0xFFFF ? kAsTrans : uint16_t(asn));  // RFC 6793 s4.2.2
   write_v4(a.aggregator->addr, w);
   return true;
 }
@@ -228,8 +233,8 @@ Check mp_reach_decode(Reader r, const Codec& c, PathAttrs& a, std::string& why) 
   if (!r.bytes(nh_len, nh)) return bad(why, "next hop overruns the attribute");
   if (v4) {
     if (nh_len != 4) return bad(why, "IPv4 next hop length is not 4");
-    m.next_hop = IpAddr::v4(uint32_t(nh[0]) << 24 | uint32_t(nh[1]) << 16 |
-                           uint32_t(nh[2]) << 8 | nh[3]);
+    m.next_hop =
+        IpAddr::v4(uint32_t(nh[0]) << 24 | uint32_t(nh[1]) << 16 | uint32_t(nh[2]) << 8 | nh[3]);
   } else {
     if (nh_len != 16 && nh_len != 32) return bad(why, "IPv6 next hop length is not 16 or 32");
     m.next_hop = IpAddr::v6(nh.data());

@@ -50,15 +50,15 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
       // RFC 7606 s4: fewer octets than an attribute header, or an attribute length exceeding
       // the Total Attribute Length -> treat-as-withdraw; the Total Attribute Length still
       // locates the NLRI field.
-      v.raise(Outcome::kTreatAsWithdraw, hdr ? "attribute " + std::to_string(code) +
-                                                   " overruns the path attributes field"
-                                             : "truncated attribute header");
+      v.raise(Outcome::kTreatAsWithdraw,
+              hdr ? "attribute " + std::to_string(code) + " overruns the path attributes field"
+                  : "truncated attribute header");
       return;
     }
     const std::span<const uint8_t> whole = at.first(r.pos() - start);
 
     if (seen.test(code)) {
-      // RFC 7606 s3 (g): MP_REACH/MP_UNREACH more than once -> Malformed Attribute List; any
+      // RFC 7606 s3: MP_REACH/MP_UNREACH more than once -> Malformed Attribute List; any
       // other repeated attribute: all but the first occurrence are discarded.
       if (code == attr::kMpReach || code == attr::kMpUnreach) {
         v.reset(err::kUpdate, err::update::kMalformedAttrList, {},
@@ -74,7 +74,8 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
     if (!spec) {
       if (!(flags & attr::kOptional)) {
         // RFC 4271 s6.3 (not relaxed by RFC 7606): unrecognized well-known attribute.
-        v.reset(err::kUpdate, err::update::kUnrecognizedWellKnown, Bytes(whole.begin(), whole.end()),
+        v.reset(err::kUpdate, err::update::kUnrecognizedWellKnown,
+                Bytes(whole.begin(), whole.end()),
                 "unrecognized well-known attribute " + std::to_string(code));
         return;
       }
@@ -82,13 +83,13 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
       // unknown optional non-transitive ones are quietly ignored.
       if (flags & attr::kTransitive) {
         auto val = value.rest();
-        out.unknown.push_back(RawAttr{uint8_t((flags | attr::kPartial) & 0xE0), code,
-                                      Bytes(val.begin(), val.end())});
+        out.unknown.push_back(
+            RawAttr{uint8_t((flags | attr::kPartial) & 0xE0), code, Bytes(val.begin(), val.end())});
       }
       continue;
     }
 
-    // RFC 7606 s3 (c): Optional/Transitive bits in conflict with the type code -> the attribute
+    // RFC 7606 s3: Optional/Transitive bits in conflict with the type code -> the attribute
     // is malformed and handled with its own approach.
     if ((flags & kTypeBits) != spec->flags) {
       apply_malformed(*spec, spec->on_malformed, err::update::kAttrFlags, whole,
@@ -123,8 +124,10 @@ void encode_attr(uint8_t flags, uint8_t code, std::span<const uint8_t> value, Wr
   if (value.size() > 255) flags |= attr::kExtendedLength;
   w.u8(flags);
   w.u8(code);
-  if (flags & attr::kExtendedLength) w.u16(uint16_t(value.size()));
-  else w.u8(uint8_t(value.size()));
+  if (flags & attr::kExtendedLength)
+    w.u16(uint16_t(value.size()));
+  else
+    w.u8(uint8_t(value.size()));
   w.bytes(value);
 }
 

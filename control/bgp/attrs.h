@@ -85,8 +85,8 @@ enum class Check : uint8_t {
 struct AttrSpec {
   uint8_t code;
   const char* name;
-  uint8_t flags;          // expected Optional|Transitive bits
-  Outcome on_malformed;   // RFC 7606 s7 approach for this attribute
+  uint8_t flags;         // expected Optional|Transitive bits
+  Outcome on_malformed;  // RFC 7606 s7 approach for this attribute
   // Syntax: parses `value` (the whole attribute value) into attrs.
   Check (*decode)(Reader value, const Codec& c, PathAttrs& attrs, std::string& why);
   // Semantics, after a successful decode.

@@ -10,7 +10,8 @@ void Verdict::raise(Outcome o, const std::string& why) {
 }
 
 void Verdict::reset(uint8_t code, uint8_t subcode, Bytes data, const std::string& why) {
-  if (outcome != Outcome::kSessionReset) notification = Notification{code, subcode, std::move(data)};
+  if (outcome != Outcome::kSessionReset)
+    notification = Notification{code, subcode, std::move(data)};
   raise(Outcome::kSessionReset, why);
 }
 
@@ -21,10 +22,14 @@ void Verdict::discard(uint8_t type_code, const std::string& why) {
 
 const char* outcome_name(Outcome o) {
   switch (o) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kAttributeDiscard: return "attribute-discard";
-    case Outcome::kTreatAsWithdraw: return "treat-as-withdraw";
-    case Outcome::kSessionReset: return "session-reset";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kAttributeDiscard:
+      return "attribute-discard";
+    case Outcome::kTreatAsWithdraw:
+      return "treat-as-withdraw";
+    case Outcome::kSessionReset:
+      return "session-reset";
   }
   return "?";
 }

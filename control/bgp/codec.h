@@ -11,10 +11,10 @@
 namespace espgw::bgp {
 
 struct Codec {
-  bool as4 = true;        // both sides sent the 4-octet AS capability (RFC 6793)
-  bool addpath = false;   // NLRI carry path identifiers (RFC 7911), all families
-  bool ebgp = false;      // peer is external: LOCAL_PREF is discarded, confederation
-                          // segments are malformed (RFC 7606 s7.2, s7.5)
+  bool as4 = true;       // both sides sent the 4-octet AS capability (RFC 6793)
+  bool addpath = false;  // NLRI carry path identifiers (RFC 7911), all families
+  bool ebgp = false;     // peer is external: LOCAL_PREF is discarded, confederation
+                         // segments are malformed (RFC 7606 s7.2, s7.5)
 };
 
 // RFC 7606 s2 error-handling approaches, ordered by severity.
@@ -29,7 +29,7 @@ enum class Outcome : uint8_t {
 // What went wrong while decoding one message; the most severe outcome wins.
 struct Verdict {
   Outcome outcome = Outcome::kOk;
-  Notification notification;      // meaningful when outcome == kSessionReset
+  Notification notification;       // meaningful when outcome == kSessionReset
   std::vector<uint8_t> discarded;  // attribute type codes dropped (discard, duplicates, ignored)
   std::string reason;              // "; "-joined human-readable causes
 

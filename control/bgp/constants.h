@@ -38,10 +38,10 @@ inline constexpr AfiSafi kIpv4Unicast{kAfiIpv4, kSafiUnicast};
 inline constexpr AfiSafi kIpv6Unicast{kAfiIpv6, kSafiUnicast};
 
 namespace cap {
-inline constexpr uint8_t kMultiprotocol = 1;    // RFC 4760
-inline constexpr uint8_t kRouteRefresh = 2;     // RFC 2918
-inline constexpr uint8_t kGracefulRestart = 64; // RFC 4724
-inline constexpr uint8_t kAs4 = 65;             // RFC 6793
+inline constexpr uint8_t kMultiprotocol = 1;     // RFC 4760
+inline constexpr uint8_t kRouteRefresh = 2;      // RFC 2918
+inline constexpr uint8_t kGracefulRestart = 64;  // RFC 4724
+inline constexpr uint8_t kAs4 = 65;              // RFC 6793
 }  // namespace cap
 
 namespace attr {
@@ -53,11 +53,11 @@ inline constexpr uint8_t kMed = 4;
 inline constexpr uint8_t kLocalPref = 5;
 inline constexpr uint8_t kAtomicAggregate = 6;
 inline constexpr uint8_t kAggregator = 7;
-inline constexpr uint8_t kCommunities = 8;      // RFC 1997
-inline constexpr uint8_t kMpReach = 14;         // RFC 4760
-inline constexpr uint8_t kMpUnreach = 15;       // RFC 4760
-inline constexpr uint8_t kAs4Path = 17;         // RFC 6793
-inline constexpr uint8_t kAs4Aggregator = 18;   // RFC 6793
+inline constexpr uint8_t kCommunities = 8;     // RFC 1997
+inline constexpr uint8_t kMpReach = 14;        // RFC 4760
+inline constexpr uint8_t kMpUnreach = 15;      // RFC 4760
+inline constexpr uint8_t kAs4Path = 17;        // RFC 6793
+inline constexpr uint8_t kAs4Aggregator = 18;  // RFC 6793
 // Flag bits (RFC 4271 s4.3).
 inline constexpr uint8_t kOptional = 0x80;
 inline constexpr uint8_t kTransitive = 0x40;

@@ -9,9 +9,12 @@ namespace espgw::bgp {
 
 std::string origin_str(Origin o) {
   switch (o) {
-    case Origin::kIgp: return "igp";
-    case Origin::kEgp: return "egp";
-    case Origin::kIncomplete: return "incomplete";
+    case Origin::kIgp:
+      return "igp";
+    case Origin::kEgp:
+      return "egp";
+    case Origin::kIncomplete:
+      return "incomplete";
   }
   return "origin-" + std::to_string(unsigned(o));
 }
@@ -55,13 +58,20 @@ std::string raw_attr_str(const RawAttr& a) {
 
 std::string community_str(uint32_t c) {
   switch (c) {
-    case kNoExport: return "no-export";
-    case kNoAdvertise: return "no-advertise";
-    case kNoExportSubconfed: return "no-export-subconfed";
-    case kNoPeer: return "no-peer";
-    case kBlackhole: return "blackhole";
-    case kGracefulShutdown: return "graceful-shutdown";
-    default: return std::to_string(c >> 16) + ":" + std::to_string(c & 0xFFFF);
+    case kNoExport:
+      return "no-export";
+    case kNoAdvertise:
+      return "no-advertise";
+    case kNoExportSubconfed:
+      return "no-export-subconfed";
+    case kNoPeer:
+      return "no-peer";
+    case kBlackhole:
+      return "blackhole";
+    case kGracefulShutdown:
+      return "graceful-shutdown";
+    default:
+      return std::to_string(c >> 16) + ":" + std::to_string(c & 0xFFFF);
   }
 }
 
@@ -117,16 +127,30 @@ std::string error_name(uint8_t code, uint8_t subcode) {
   };
   std::string sub;
   switch (code) {
-    case err::kHeader: sub = pick(kHeader, std::size(kHeader)); break;
-    case err::kOpen: sub = pick(kOpen, std::size(kOpen)); break;
-    case err::kUpdate: sub = pick(kUpdate, std::size(kUpdate)); break;
-    case err::kFsm: sub = pick(kFsm, std::size(kFsm)); break;
-    case err::kCease: sub = pick(kCease, std::size(kCease)); break;
-    case err::kRouteRefresh: sub = pick(kRefresh, std::size(kRefresh)); break;
-    default: sub = subcode ? " / subcode " + std::to_string(subcode) : ""; break;
+    case err::kHeader:
+      sub = pick(kHeader, std::size(kHeader));
+      break;
+    case err::kOpen:
+      sub = pick(kOpen, std::size(kOpen));
+      break;
+    case err::kUpdate:
+      sub = pick(kUpdate, std::size(kUpdate));
+      break;
+    case err::kFsm:
+      sub = pick(kFsm, std::size(kFsm));
+      break;
+    case err::kCease:
+      sub = pick(kCease, std::size(kCease));
+      break;
+    case err::kRouteRefresh:
+      sub = pick(kRefresh, std::size(kRefresh));
+      break;
+    default:
+      sub = subcode ? " / subcode " + std::to_string(subcode) : "";
+      break;
   }
-  std::string name = code > 0 && code < std::size(kCodes) ? kCodes[code]
-                                                          : "code " + std::to_string(code);
+  std::string name =
+      code > 0 && code < std::size(kCodes) ? kCodes[code] : "code " + std::to_string(code);
   return name + sub;
 }
 

@@ -23,11 +23,16 @@ Bytes finish(Bytes out) {
 // Smallest (and for KEEPALIVE / ROUTE-REFRESH, only) length of each type, header included.
 size_t min_length(MsgType t) {
   switch (t) {
-    case MsgType::kOpen: return 29;
-    case MsgType::kUpdate: return 23;
-    case MsgType::kNotification: return 21;
-    case MsgType::kKeepalive: return 19;
-    case MsgType::kRouteRefresh: return 23;
+    case MsgType::kOpen:
+      return 29;
+    case MsgType::kUpdate:
+      return 23;
+    case MsgType::kNotification:
+      return 21;
+    case MsgType::kKeepalive:
+      return 19;
+    case MsgType::kRouteRefresh:
+      return 23;
   }
   return kHeaderLen;
 }
@@ -74,8 +79,8 @@ MessageResult decode_message(std::span<const uint8_t> msg, const Codec& c) {
     return res;
   }
   if (h.header.length != msg.size()) {
-    res.reset(err::kHeader, err::header::kBadLength, {uint8_t(h.header.length >> 8),
-                                                      uint8_t(h.header.length)},
+    res.reset(err::kHeader, err::header::kBadLength,
+              {uint8_t(h.header.length >> 8), uint8_t(h.header.length)},
               "length field does not match the message");
     return res;
   }

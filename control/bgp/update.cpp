@@ -11,16 +11,20 @@ void merge_as4(PathAttrs& a, Verdict& v) {
   a.partial &= ~(1u << attr::kAs4Path | 1u << attr::kAs4Aggregator);
   if (a.aggregator && a.aggregator->asn != kAsTrans) {
     // AGGREGATOR was set by a 2-octet speaker after AS4_* were added: ignore both AS4 attrs.
-    if (a.as4_aggregator) v.discard(attr::kAs4Aggregator, "AS4_AGGREGATOR ignored: AGGREGATOR "
-                                                          "is not AS_TRANS (RFC 6793 s4.2.3)");
+    if (a.as4_aggregator)
+      v.discard(attr::kAs4Aggregator,
+                "AS4_AGGREGATOR ignored: AGGREGATOR "
+                "is not AS_TRANS (RFC 6793 s4.2.3)");
     if (a.as4_path) v.discard(attr::kAs4Path, "AS4_PATH ignored: AGGREGATOR is not AS_TRANS");
     a.as4_aggregator.reset();
     a.as4_path.reset();
     return;
   }
   if (a.as4_aggregator) {
-    if (a.aggregator) a.aggregator = a.as4_aggregator;
-    else v.discard(attr::kAs4Aggregator, "AS4_AGGREGATOR without AGGREGATOR");
+    if (a.aggregator)
+      a.aggregator = a.as4_aggregator;
+    else
+      v.discard(attr::kAs4Aggregator, "AS4_AGGREGATOR without AGGREGATOR");
     a.as4_aggregator.reset();
   }
   if (a.as4_path) {
@@ -63,7 +67,7 @@ UpdateResult decode_update(std::span<const uint8_t> body, const Codec& c) {
   if (!c.as4) merge_as4(u.attrs, res);
 
   if (has_routes(u)) {
-    // RFC 7606 s3 (d): a missing well-known mandatory attribute -> treat-as-withdraw. NEXT_HOP
+    // RFC 7606 s3: a missing well-known mandatory attribute -> treat-as-withdraw. NEXT_HOP
     // is only needed for the classic NLRI field (RFC 4760 s3).
     std::string missing;
     if (!u.attrs.origin) missing += " ORIGIN";

@@ -69,9 +69,9 @@ TEST(BgpAsPath, LongSequenceSplitOnEncode) {
 const std::string kTwoOctetUpdate =
     "0000 0027"
     "40 01 01 00"
-    "40 02 08 02 03 fde9 5ba0 fdea"                     // AS_PATH 65001 23456 65002
+    "40 02 08 02 03 fde9 5ba0 fdea"  // AS_PATH 65001 23456 65002
     "40 03 04 c0000201"
-    "c0 11 0e 02 03 0000fde9 fa56ea01 0000fdea"         // AS4_PATH 65001 4200000001 65002
+    "c0 11 0e 02 03 0000fde9 fa56ea01 0000fdea"  // AS4_PATH 65001 4200000001 65002
     "18 c63364";
 
 TEST(BgpAs4, EncodeForTwoOctetPeer) {
@@ -116,18 +116,18 @@ TEST(BgpAs4, TwoOctetPathWithoutLargeAsnHasNoAs4Path) {
 
 TEST(BgpAs4, MergeWithShorterAs4Path) {
   // An old speaker (65010) prepended itself after AS4_PATH was created.
-  UpdateResult r = decode_update(
-      testing::UpdateBody("40010100 40 02 0a 02 04 fdf2 fde9 5ba0 fdea 400304c0000201"
-                          "c0 11 0a 02 02 fa56ea01 0000fdea",
-                          "18 c63364"),
-      kAs2);
+  UpdateResult r =
+      decode_update(testing::UpdateBody("40010100 40 02 0a 02 04 fdf2 fde9 5ba0 fdea 400304c0000201"
+                                        "c0 11 0a 02 02 fa56ea01 0000fdea",
+                                        "18 c63364"),
+                    kAs2);
   ASSERT_EQ(r.outcome, Outcome::kOk) << r.reason;
   EXPECT_EQ(r.update.attrs.as_path, AsPath::sequence({65010, 65001, 4200000001u, 65002}));
 }
 
 TEST(BgpAs4, MergeCountsAsSetAsOne) {
-  AsPath as_path{{{SegType::kSequence, {65010}}, {SegType::kSet, {1, 2}}, {SegType::kSequence,
-                                                                          {kAsTrans}}}};
+  AsPath as_path{
+      {{SegType::kSequence, {65010}}, {SegType::kSet, {1, 2}}, {SegType::kSequence, {kAsTrans}}}};
   AsPath as4{{{SegType::kSet, {1, 2}}, {SegType::kSequence, {4200000001u}}}};
   EXPECT_EQ(merge_as4_path(as_path, as4).str(), "65010 {1,2} 4200000001");
 }
@@ -158,13 +158,13 @@ TEST(BgpAs4, AggregatorForTwoOctetPeer) {
 TEST(BgpAs4, AggregatorNotAsTransMeansAs4AttributesIgnored) {
   // RFC 6793 s4.2.3: AGGREGATOR from a 2-octet aggregating speaker wins over AS4_AGGREGATOR,
   // and AS4_PATH is ignored too.
-  UpdateResult r = decode_update(
-      testing::UpdateBody("40010100 40 02 06 02 02 fde9 5ba0 400304c0000201"
-                          "c0 07 06 fdf2 c0000209"
-                          "c0 11 06 02 01 fa56ea01"
-                          "c0 12 08 fa56ea01 c0000209",
-                          "18 c63364"),
-      kAs2);
+  UpdateResult r =
+      decode_update(testing::UpdateBody("40010100 40 02 06 02 02 fde9 5ba0 400304c0000201"
+                                        "c0 07 06 fdf2 c0000209"
+                                        "c0 11 06 02 01 fa56ea01"
+                                        "c0 12 08 fa56ea01 c0000209",
+                                        "18 c63364"),
+                    kAs2);
   EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard);
   EXPECT_EQ(r.update.attrs.aggregator, (Aggregator{65010, Ip("192.0.2.9")}));
   EXPECT_EQ(r.update.attrs.as_path, AsPath::sequence({65001, kAsTrans}));

@@ -73,8 +73,7 @@ TEST(BgpAttrs, AsPathFourOctet) {
 TEST(BgpAttrs, AsPathTwoOctet) {
   PathAttrs a;
   a.as_path = AsPath{{{SegType::kSequence, {65001, 65002}}, {SegType::kSet, {65003, 65004}}}};
-  Check(a, "40 02 0c 02 02 fde9 fdea 01 02 fdeb fdec", "as-path 65001 65002 {65003,65004}",
-        kAs2);
+  Check(a, "40 02 0c 02 02 fde9 fdea 01 02 fdeb fdec", "as-path 65001 65002 {65003,65004}", kAs2);
 }
 
 TEST(BgpAttrs, AsPathEmptyAndConfed) {
@@ -125,10 +124,10 @@ TEST(BgpAttrs, AggregatorTwoOctet) {
 
 TEST(BgpAttrs, Communities) {
   PathAttrs a;
-  a.communities = std::vector<uint32_t>{0xFDE90064, kNoExport, kNoAdvertise, kNoExportSubconfed,
-                                        kNoPeer, kBlackhole, kGracefulShutdown};
-  Check(a,
-        "c0 08 1c fde90064 ffffff01 ffffff02 ffffff03 ffffff04 ffff029a ffff0000",
+  a.communities =
+      std::vector<uint32_t>{0xFDE90064, kNoExport,  kNoAdvertise,     kNoExportSubconfed,
+                            kNoPeer,    kBlackhole, kGracefulShutdown};
+  Check(a, "c0 08 1c fde90064 ffffff01 ffffff02 ffffff03 ffffff04 ffff029a ffff0000",
         "communities 65001:100 no-export no-advertise no-export-subconfed no-peer blackhole "
         "graceful-shutdown");
 }

@@ -18,16 +18,16 @@ const Codec kAs4{.as4 = true};
 // OPEN, AS 65000, hold 180, id 192.0.2.1, capabilities: MP ipv4/ipv6 unicast, route refresh,
 // graceful restart (R, 120 s, ipv4 unicast with F), 4-octet AS 65000, unknown 70 (empty).
 const std::string kOpenHex = kMarker +
-                             "003d 01"               // length 61, OPEN
-                             "04 fde8 00b4 c0000201" // version, AS, hold time, BGP id
-                             "20"                    // optional parameters length 32
-                             "02 1e"                 // capabilities parameter, 30 bytes
-                             "01 04 0001 00 01"      // MP ipv4 unicast
-                             "01 04 0002 00 01"      // MP ipv6 unicast
-                             "02 00"                 // route refresh
-                             "40 06 8078 0001 01 80" // graceful restart
-                             "41 04 0000fde8"        // 4-octet AS
-                             "46 00";                // unknown capability 70
+                             "003d 01"                // length 61, OPEN
+                             "04 fde8 00b4 c0000201"  // version, AS, hold time, BGP id
+                             "20"                     // optional parameters length 32
+                             "02 1e"                  // capabilities parameter, 30 bytes
+                             "01 04 0001 00 01"       // MP ipv4 unicast
+                             "01 04 0002 00 01"       // MP ipv6 unicast
+                             "02 00"                  // route refresh
+                             "40 06 8078 0001 01 80"  // graceful restart
+                             "41 04 0000fde8"         // 4-octet AS
+                             "46 00";                 // unknown capability 70
 
 Open ExpectedOpen() {
   Capabilities caps;
@@ -154,8 +154,7 @@ TEST(BgpHeader, Good) {
 }
 
 TEST(BgpHeader, BadMarker) {
-  EXPECT_EQ(HeaderError("ffffffffffffffffffffffffffffff7f 0013 04"),
-            (Notification{1, 1, {}}));
+  EXPECT_EQ(HeaderError("ffffffffffffffffffffffffffffff7f 0013 04"), (Notification{1, 1, {}}));
 }
 
 TEST(BgpHeader, LengthBelow19) {

@@ -135,7 +135,7 @@ TEST(Rfc7606, CommunitiesZeroLengthTreatAsWithdraw) {
   ExpectWithdraw(Decode(kMandatory4 + "c0 08 00"));
 }
 
-// s3 (c) attribute flags
+// s3: attribute flags
 TEST(Rfc7606, WellKnownSentAsOptionalTreatAsWithdraw) {
   ExpectWithdraw(Decode("c0 01 01 00" + kAsPath + kNextHop));
 }
@@ -153,7 +153,7 @@ TEST(Rfc7606, MpReachFlagsErrorSessionReset) {
   EXPECT_EQ(r.notification.data, H("c0 0e 05 0002 01 00 00"));
 }
 
-// s3 (g) duplicates
+// s3: duplicates
 TEST(Rfc7606, DuplicateAttributeKeepsFirst) {
   UpdateResult r = Decode(kMandatory4 + "80 04 04 00000001 80 04 04 00000002");
   EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard);
@@ -169,21 +169,24 @@ TEST(Rfc7606, DuplicateMpUnreachSessionReset) {
   ExpectReset(Decode(mp + mp, ""), err::update::kMalformedAttrList);
 }
 
-// s3 (d) missing well-known mandatory attributes
+// s3: missing well-known mandatory attributes
 TEST(Rfc7606, MissingOriginTreatAsWithdraw) { ExpectWithdraw(Decode(kAsPath + kNextHop)); }
 TEST(Rfc7606, MissingAsPathTreatAsWithdraw) { ExpectWithdraw(Decode(kOrigin + kNextHop)); }
 TEST(Rfc7606, MissingNextHopTreatAsWithdraw) { ExpectWithdraw(Decode(kOrigin + kAsPath)); }
 TEST(Rfc7606, MpReachNeedsNoNextHop) {
-  UpdateResult r = Decode("80 0e 0b 0002 01 00" "20010db8 00 20 20010db8", "");  // NH len 0
+  UpdateResult r = Decode(
+      "80 0e 0b 0002 01 00"
+      "20010db8 00 20 20010db8",
+      "");                                       // NH len 0
   EXPECT_EQ(r.outcome, Outcome::kSessionReset);  // (IPv6 next hop must be 16 or 32)
-  r = Decode("80 0e 1a 0002 01 10 20010db8000000000000000000000001 00 20 20010db8" + kOrigin +
-                 kAsPath,
-             "");
+  r = Decode(
+      "80 0e 1a 0002 01 10 20010db8000000000000000000000001 00 20 20010db8" + kOrigin + kAsPath,
+      "");
   EXPECT_EQ(r.outcome, Outcome::kOk) << r.reason;
 }
 TEST(Rfc7606, MpReachMissingOriginTreatAsWithdraw) {
-  UpdateResult r = Decode(
-      "80 0e 1a 0002 01 10 20010db8000000000000000000000001 00 20 20010db8" + kAsPath, "");
+  UpdateResult r =
+      Decode("80 0e 1a 0002 01 10 20010db8000000000000000000000001 00 20 20010db8" + kAsPath, "");
   EXPECT_EQ(r.outcome, Outcome::kTreatAsWithdraw);
   EXPECT_EQ(all_prefixes(r.update, kIpv6Unicast), std::vector<Nlri>{nlri("2001:db8::/32")});
 }
@@ -200,14 +203,12 @@ TEST(Rfc7606, MpReachBadNextHopLengthSessionReset) {
   EXPECT_EQ(r.notification.data, H(mp));
 }
 TEST(Rfc7606, MpReachNextHopOverrunSessionReset) {
-  ExpectReset(Decode("80 0e 05 0002 01 10 00" + kOrigin + kAsPath, ""),
-              err::update::kOptionalAttr);
+  ExpectReset(Decode("80 0e 05 0002 01 10 00" + kOrigin + kAsPath, ""), err::update::kOptionalAttr);
 }
 TEST(Rfc7606, MpReachPrefixTooLongSessionReset) {
-  ExpectReset(Decode("80 0e 16 0002 01 10 20010db8000000000000000000000001 00 81" + kOrigin +
-                         kAsPath,
-                     ""),
-              err::update::kOptionalAttr);
+  ExpectReset(
+      Decode("80 0e 16 0002 01 10 20010db8000000000000000000000001 00 81" + kOrigin + kAsPath, ""),
+      err::update::kOptionalAttr);
 }
 TEST(Rfc7606, MpUnreachTruncatedPrefixSessionReset) {
   ExpectReset(Decode("80 0f 05 0002 01 30 2001", ""), err::update::kOptionalAttr);
@@ -266,15 +267,15 @@ TEST(Rfc7606, As4PathFromFourOctetPeerDiscarded) {
   EXPECT_EQ(r.update.attrs.as_path, AsPath::sequence({65001}));
 }
 TEST(Rfc7606, MalformedAs4PathDiscardedAsPathKept) {
-  UpdateResult r = Decode("40010100 40 02 04 02 01 fde9 400304c0000201 c0 11 05 02 01 fa56ea",
-                          kNlri, kAs2);
+  UpdateResult r =
+      Decode("40010100 40 02 04 02 01 fde9 400304c0000201 c0 11 05 02 01 fa56ea", kNlri, kAs2);
   EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard);
   EXPECT_TRUE(Discarded(r, attr::kAs4Path));
   EXPECT_EQ(r.update.attrs.as_path, AsPath::sequence({65001}));
 }
 TEST(Rfc7606, As4AggregatorBadLengthDiscarded) {
-  UpdateResult r = Decode("40010100 40 02 04 02 01 fde9 400304c0000201 c0 12 06 fa56 c0000201",
-                          kNlri, kAs2);
+  UpdateResult r =
+      Decode("40010100 40 02 04 02 01 fde9 400304c0000201 c0 12 06 fa56 c0000201", kNlri, kAs2);
   EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard);
   EXPECT_TRUE(Discarded(r, attr::kAs4Aggregator));
 }

@@ -30,16 +30,16 @@ Update RoundTrip(const Bytes& wire, const Codec& c = kAs4) {
 TEST(BgpUpdate, Ipv4AllClassicAttributesKnownBytes) {
   Bytes wire = H(kMarker +
                  "004f 02"
-                 "0000"                          // no withdrawn routes
-                 "0031"                          // path attributes: 49 bytes
-                 "40 01 01 00"                   // ORIGIN igp
+                 "0000"                              // no withdrawn routes
+                 "0031"                              // path attributes: 49 bytes
+                 "40 01 01 00"                       // ORIGIN igp
                  "40 02 0a 02 02 0000fde9 0000fdea"  // AS_PATH 65001 65002
-                 "40 03 04 c0000201"             // NEXT_HOP 192.0.2.1
-                 "80 04 04 00000064"             // MED 100
-                 "40 05 04 000000c8"             // LOCAL_PREF 200
-                 "c0 08 08 fde90064 ffffff01"    // COMMUNITIES 65001:100 no-export
-                 "10 0a01"                       // 10.1.0.0/16
-                 "18 c63364");                   // 198.51.100.0/24
+                 "40 03 04 c0000201"                 // NEXT_HOP 192.0.2.1
+                 "80 04 04 00000064"                 // MED 100
+                 "40 05 04 000000c8"                 // LOCAL_PREF 200
+                 "c0 08 08 fde90064 ffffff01"        // COMMUNITIES 65001:100 no-export
+                 "10 0a01"                           // 10.1.0.0/16
+                 "18 c63364");                       // 198.51.100.0/24
   Update u;
   u.attrs.origin = Origin::kIgp;
   u.attrs.as_path = AsPath::sequence({65001, 65002});
@@ -58,16 +58,18 @@ TEST(BgpUpdate, Ipv4AllClassicAttributesKnownBytes) {
 TEST(BgpUpdate, Ipv6ViaMpReachKnownBytes) {
   Bytes wire = H(kMarker +
                  "0058 02 0000 0041"
-                 "80 0e 31 0002 01 20"                    // MP_REACH ipv6 unicast, NH 32 bytes
-                 "20010db8000000000000000000000001"       // 2001:db8::1
-                 "fe800000000000000000000000000001"       // fe80::1
-                 "00"                                     // reserved
-                 "20 20010db8"                            // 2001:db8::/32
-                 "30 20010db80001"                        // 2001:db8:1::/48
-                 "40 01 01 00"                            // ORIGIN igp
-                 "40 02 06 02 01 0000fde9");              // AS_PATH 65001
+                 "80 0e 31 0002 01 20"               // MP_REACH ipv6 unicast, NH 32 bytes
+                 "20010db8000000000000000000000001"  // 2001:db8::1
+                 "fe800000000000000000000000000001"  // fe80::1
+                 "00"                                // reserved
+                 "20 20010db8"                       // 2001:db8::/32
+                 "30 20010db80001"                   // 2001:db8:1::/48
+                 "40 01 01 00"                       // ORIGIN igp
+                 "40 02 06 02 01 0000fde9");         // AS_PATH 65001
   Update u;
-  u.attrs.mp_reach = MpReach{kIpv6Unicast, Ip("2001:db8::1"), Ip("fe80::1"),
+  u.attrs.mp_reach = MpReach{kIpv6Unicast,
+                             Ip("2001:db8::1"),
+                             Ip("fe80::1"),
                              {nlri("2001:db8::/32"), nlri("2001:db8:1::/48")}};
   u.attrs.origin = Origin::kIgp;
   u.attrs.as_path = AsPath::sequence({65001});
@@ -79,7 +81,8 @@ TEST(BgpUpdate, Ipv6ViaMpReachKnownBytes) {
 }
 
 TEST(BgpUpdate, Ipv6GlobalNextHopOnly) {
-  Bytes wire = H(kMarker + "0043 02 0000 002c"
+  Bytes wire = H(kMarker +
+                 "0043 02 0000 002c"
                  "80 0e 1c 0002 01 10 20010db8000000000000000000000001 00 30 20010db80001"
                  "40 01 01 02 40 02 06 02 01 0000fde9");
   Update u = RoundTrip(wire);
@@ -89,7 +92,8 @@ TEST(BgpUpdate, Ipv6GlobalNextHopOnly) {
 }
 
 TEST(BgpUpdate, Ipv4ViaMpReach) {
-  Bytes wire = H(kMarker + "0034 02 0000 001d"
+  Bytes wire = H(kMarker +
+                 "0034 02 0000 001d"
                  "80 0e 0d 0001 01 04 c0000201 00 18 c63364"
                  "40 01 01 00 40 02 06 02 01 0000fde9");
   Update u = RoundTrip(wire);
@@ -136,10 +140,11 @@ TEST(BgpUpdate, EndOfRibIpv6) {
 
 TEST(BgpUpdate, AddPathIdentifiers) {
   Codec c{.as4 = true, .addpath = true};
-  Bytes wire = H(kMarker + "003a 02"
-                 "0007 00000007 10 0a02"          // withdraw 10.2.0.0/16 path 7
-                 "0014" + testing::kMandatory4 +
-                 "00000001 18 c63364");           // 198.51.100.0/24 path 1
+  Bytes wire = H(kMarker +
+                 "003a 02"
+                 "0007 00000007 10 0a02"  // withdraw 10.2.0.0/16 path 7
+                 "0014" +
+                 testing::kMandatory4 + "00000001 18 c63364");  // 198.51.100.0/24 path 1
   Update u = RoundTrip(wire, c);
   EXPECT_EQ(u.withdrawn, std::vector<Nlri>{nlri("10.2.0.0/16", 7)});
   EXPECT_EQ(u.nlri, std::vector<Nlri>{nlri("198.51.100.0/24", 1)});
