@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt config bgp ike
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt esp_in config bgp ike
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt config bgp ike)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -13,6 +13,7 @@ CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize
 sources() {
   case $1 in
     pkt) echo tests/fuzz/pkt_fuzz.cpp ;;
+    esp_in) echo tests/fuzz/esp_in_fuzz.cpp crypto/*.cpp ;;
     config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp control/model/internal/*.cpp ;;
     bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp ;;
@@ -21,6 +22,7 @@ sources() {
 libs() {
   case $1 in
     config) echo "-lyaml-cpp -lcrypto" ;;
+    esp_in) echo "-lIPSec_MB -lcrypto" ;;
     ike) echo "-lcrypto" ;;
   esac
 }
