@@ -110,6 +110,10 @@ LoadResult load(const std::string& yaml, const std::string& path) {
     std::stable_sort(res.errors.begin(), res.errors.end(), [](const auto& a, const auto& b) {
       return std::pair(a.mark.line, a.mark.column) < std::pair(b.mark.line, b.mark.column);
     });
+    if (res.errors.size() > internal::Reader::kMaxErrors) {
+      res.errors.resize(internal::Reader::kMaxErrors);
+      res.errors.push_back({path, {}, "", "too many errors; stopping here"});
+    }
     return res;
   }
   res.config = std::move(c);

@@ -146,6 +146,22 @@ TEST_F(Validate, ManyPrefixesValidateQuickly) {
   EXPECT_EQ(run(rules::address_spaces_disjoint, c).size(), 1u);
 }
 
+TEST(LoadValidate, ManyValidationErrorsAreCut) {
+  testing::TempDir dir;
+  dir.write("psk", "k");
+  std::string y =
+      "gateway: {name: gw, instances: [{public_ip: 192.0.2.1}], address_spaces: [10.0.0.0/8]}\n"
+      "local_network_gateways: [{name: s, gateway_ip: 192.0.2.9, address_prefixes: [";
+  for (int i = 0; i < 300; ++i)
+    y += std::string(i ? "," : "") + "10." + std::to_string(i / 200) + "." +
+         std::to_string(i % 200) + ".0/24";
+  y += "]}]\ninstance: {ports: [{name: p, device: net_null0}]}\n";
+  LoadResult r = load_config_string(y, dir.file("gw.yaml"));
+  ASSERT_EQ(r.errors.size(), 101u);
+  EXPECT_EQ(r.errors.back().message, "too many errors; stopping here");
+  EXPECT_EQ(r.errors.front().field, "local_network_gateways[0].address_prefixes[0]");
+}
+
 TEST_F(Validate, LngGatewayIpsUnique) {
   site2().gateway_ip = site5().gateway_ip;
   expect_bad(rules::lng_gateway_ips_unique, "local_network_gateways[1].gateway_ip",
