@@ -262,6 +262,25 @@ void Control::register_commands() {
                                  {"routes", routes_.size()}};
               },
               "show status");
+  server_.add({"neighbor", "add"},
+              [this](const api::Args& a) {
+                // neighbor add IP lladdr MAC dev PORT
+                if (a.size() != 5 || a[1] != "lladdr" || a[3] != "dev")
+                  throw api::RequestError("expected: neighbor add IP lladdr MAC dev PORT");
+                auto ip = IpAddr::parse(a[0]);
+                if (!ip) throw api::RequestError("bad address '" + a[0] + "'");
+                rte_ether_addr mac;
+                if (rte_ether_unformat_addr(a[2].c_str(), &mac) != 0)
+                  throw api::RequestError("bad MAC '" + a[2] + "'");
+                for (uint16_t i = 0; i < rt_.ports.size(); ++i) {
+                  if (rt_.ports[i].exception || rt_.ports[i].name != a[4]) continue;
+                  std::string err;
+                  if (!neigh_.add_static(i, *ip, mac, &err)) throw api::RequestError(err);
+                  return api::Json{{"added", a[0]}};
+                }
+                throw api::RequestError("no port named " + a[4]);
+              },
+              "neighbor add IP lladdr MAC dev PORT");
   server_.add({"show", "tunnels"}, [this](const api::Args&) { return sas_.tunnels_json(); },
               "show tunnels");
   server_.add({"show", "sas"}, [this](const api::Args&) { return sas_.sas_json(); },

@@ -22,6 +22,9 @@ class Control {
   // Runs until stop becomes true.
   void run(const std::atomic<bool>& stop);
 
+  // Runs one control-socket command in-process (the same words espgwctl sends).
+  api::Json command(const api::Args& argv) { return server_.dispatch(argv); }
+
   api::Json show_ports() const;
   api::Json show_counters(bool per_lcore) const;
 

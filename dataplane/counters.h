@@ -118,6 +118,8 @@ struct alignas(64) LcoreCounters {
   std::array<uint64_t, size_t(Event::kCount)> events{};
   std::array<PortCounters, kMaxPorts> ports{};
   uint64_t polls = 0, busy_polls = 0;
+  uint64_t busy_cycles = 0;  // TSC cycles spent in polls that found packets
+  uint64_t rx_total = 0;     // packets those polls took in (all ports and hand-off)
 
   void drop(Drop d, uint64_t n = 1) { bump(drops[size_t(d)], n); }
   void event(Event e, uint64_t n = 1) { bump(events[size_t(e)], n); }

@@ -4,14 +4,6 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_ethdev.h>
-#include <rte_launch.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
-#include <rte_mempool.h>
-#include <rte_mbuf_dyn.h>
-#include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
 
 #include <atomic>
 #include <cstdio>
@@ -21,17 +13,8 @@
 #include <vector>
 
 #include "control/model/config.h"
-#include "dataplane/control.h"
-#include "dataplane/fib.h"
-#include "crypto/ipsecmb_engine.h"
+#include "dataplane/gateway.h"
 #include "dataplane/port.h"
-#include "dataplane/sa.h"
-#include "dataplane/runtime.h"
-#include "dataplane/worker.h"
-
-namespace espgw::dp {
-int g_hold_meta_offset = -1;
-}
 
 namespace {
 
@@ -129,91 +112,23 @@ int main(int argc, char** argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
 
-  static const rte_mbuf_dynfield hold_desc = {"espgw_hold_meta", sizeof(dp::HoldMeta),
-                                              alignof(dp::HoldMeta), 0};
-  dp::g_hold_meta_offset = rte_mbuf_dynfield_register(&hold_desc);
-  if (dp::g_hold_meta_offset < 0) return fail("cannot register mbuf dynfield");
-
-  auto rt = std::make_unique<dp::Runtime>();
-  auto counters = std::make_unique<dp::CounterSet>();
-  rt->counters = counters.get();
-  const auto& dpc = cfg.instance.dataplane;
-  unsigned lc;
-  RTE_LCORE_FOREACH_WORKER(lc) rt->worker_lcores.push_back(lc);
-  if (rt->worker_lcores.empty()) return fail("no worker lcore: give at least 2 lcores");
-  rt->n_workers = unsigned(rt->worker_lcores.size());
-  rt->burst = dpc.burst;
-  rt->idle_sleep_us = dpc.idle_sleep_us;
-
-  size_t qsz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
-  rt->qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("espgw_qsbr", qsz, RTE_CACHE_LINE_SIZE));
-  if (!rt->qsbr || rte_rcu_qsbr_init(rt->qsbr, RTE_MAX_LCORE) != 0) return fail("RCU init failed");
-  rt->nexthops = static_cast<dp::NextHop*>(
-      rte_zmalloc("espgw_nh", sizeof(dp::NextHop) * dp::kMaxNextHops, RTE_CACHE_LINE_SIZE));
-  if (!rt->nexthops) return fail("cannot allocate the next-hop table");
-  rt->to_control = rte_ring_create("espgw_to_ctl", 4096, int(rte_socket_id()), RING_F_SC_DEQ);
-  if (!rt->to_control) return fail("cannot create the control ring");
-
-  rt->sa_events = rte_ring_create("espgw_sa_ev", 1024, int(rte_socket_id()), RING_F_SC_DEQ);
-  if (!rt->sa_events) return fail("cannot create the SA event ring");
-  for (unsigned i = 0; i < rt->n_workers; ++i) {
-    std::string n = "espgw_handoff" + std::to_string(i);
-    rt->handoff[i] = rte_ring_create(n.c_str(), 1024, int(rte_socket_id()), RING_F_SC_DEQ);
-    if (!rt->handoff[i]) return fail("cannot create hand-off ring " + n);
-  }
-  auto tunnels = std::make_unique<std::atomic<dp::TunnelRt*>[]>(dp::kMaxTunnels);
-  rt->tunnels = tunnels.get();
-  if (auto probe = espgw::crypto::Engine::create(); !probe)
-    return fail("the IPsec-MB engine cannot be set up on this CPU");
-  else
-    std::printf("espgw: crypto engine: IPsec-MB %s\n", probe->arch());
-
-  std::string err;
-  auto fib = std::make_unique<dp::Fib>();
-  if (!fib->init("espgw_fib", int(rte_socket_id()), dpc.max_routes_v4, dpc.max_routes_v6,
-                 rt->qsbr, &err))
-    return fail(err);
-  rt->fib = fib.get();
-  if (!dp::setup_ports(cfg, *rt, &err)) return fail(err);
-  if (!dp::setup_exception_kernel(cfg, *rt, &err)) return fail("exception path: " + err);
-
-  // Workers start before the control thread installs routes: they read the (empty) FIB, and
-  // every later change reaches them through the RCU-protected publish.
-  std::vector<dp::WorkerArgs> wargs(rt->n_workers);
-  for (unsigned i = 0; i < rt->n_workers; ++i) {
-    wargs[i] = {rt.get(), i};
-    rte_eal_remote_launch(dp::worker_main, &wargs[i], rt->worker_lcores[i]);
-  }
-  auto ctl = std::make_unique<dp::Control>(cfg, *rt);
   int rc = 0;
-  if (!ctl->init(&err)) {
-    std::fprintf(stderr, "espgw: %s\n", err.c_str());
-    rc = 1;
-  } else {
-    dp::register_telemetry(*rt, *ctl);
-    std::printf("espgw: %s instance %u up: %zu data port(s), %u worker(s), control socket %s\n",
-                cfg.gateway.name.c_str(), cfg.instance.index, rt->ports.size() - 1, rt->n_workers,
-                cfg.instance.control_socket.c_str());
-    std::fflush(stdout);
-    ctl->run(g_stop);
-    std::printf("espgw: stopping\n");
+  {
+    dp::Gateway gw;
+    std::string err;
+    if (!gw.init(cfg, true, &err) || !gw.start(&err)) {
+      std::fprintf(stderr, "espgw: %s\n", err.c_str());
+      rc = 1;
+    } else {
+      std::printf("espgw: %s instance %u up: %zu port(s), %u worker(s), control socket %s\n",
+                  cfg.gateway.name.c_str(), cfg.instance.index, gw.runtime().ports.size(),
+                  gw.runtime().n_workers, cfg.instance.control_socket.c_str());
+      std::fflush(stdout);
+      gw.run(g_stop);
+      std::printf("espgw: stopping\n");
+    }
+    gw.shutdown();
   }
-  rt->running.store(false);
-  rte_eal_mp_wait_lcore();
-  ctl.reset();
-  for (const auto& p : rt->ports) {
-    rte_eth_dev_stop(p.eth_id);
-    rte_eth_dev_close(p.eth_id);
-  }
-  // everything that lives in DPDK memory goes before the EAL does
-  fib.reset();
-  rte_ring_free(rt->to_control);
-  rte_ring_free(rt->sa_events);
-  for (auto* h : rt->handoff) rte_ring_free(h);
-  rte_free(rt->nexthops);
-  rte_free(rt->qsbr);
-  rte_mempool_free(rt->pool);
-  rte_mempool_free(rt->indirect_pool);
   rte_eal_cleanup();
   return rc;
 }

@@ -103,12 +103,30 @@ void Neighbors::learn(uint16_t port, const IpAddr& ip, const uint8_t* mac, bool 
   if (!e) return;
   rte_ether_addr a;
   std::memcpy(a.addr_bytes, mac, 6);
-  if (rte_is_zero_ether_addr(&a) || rte_is_multicast_ether_addr(&a)) return;
+  if (rte_is_zero_ether_addr(&a) || rte_is_multicast_ether_addr(&a) || e->permanent) return;
   e->mac.store(NeighEntry::pack(a), std::memory_order_release);
   e->confirmed_ms = now_ms;
   e->probes = 0;
   e->next_probe_ms = now_ms + kReachableMs;
   release_holds(e);
+}
+
+bool Neighbors::add_static(uint16_t port, const IpAddr& ip, const rte_ether_addr& mac,
+                           std::string* err) {
+  if (rte_is_zero_ether_addr(&mac) || rte_is_multicast_ether_addr(&mac)) {
+    *err = "not a unicast MAC address";
+    return false;
+  }
+  NeighEntry* e = get(port, ip);
+  if (!e) {
+    *err = "neighbour table full";
+    return false;
+  }
+  e->permanent = true;
+  e->mac.store(NeighEntry::pack(mac), std::memory_order_release);
+  e->probes = 0;
+  release_holds(e);
+  return true;
 }
 
 void Neighbors::release_holds(NeighEntry* e) {
@@ -373,6 +391,7 @@ void Neighbors::probe(NeighEntry* e, bool unicast) {
 void Neighbors::tick(uint64_t now_ms) {
   for (auto& up : entries_) {
     NeighEntry* e = up.get();
+    if (e->permanent) continue;
     bool valid = e->mac.load(std::memory_order_relaxed) & NeighEntry::kValid;
     if (!valid) {
       if (e->hold.empty()) continue;
@@ -408,7 +427,8 @@ nlohmann::ordered_json Neighbors::to_json() const {
     a.push_back({{"address", e->ip.str()},
                  {"port", rt_.ports[e->port].name},
                  {"mac", valid ? mac_str(mac) : ""},
-                 {"state", valid ? (e->probes ? "probe" : "reachable")
+                 {"state", e->permanent ? "permanent"
+                           : valid ? (e->probes ? "probe" : "reachable")
                                  : (e->hold.empty() ? "failed" : "incomplete")},
                  {"held", e->hold.size()},
                  {"next_hop_refs", e->refs}});

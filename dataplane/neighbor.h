@@ -30,6 +30,9 @@ class Neighbors {
   void ref(NeighEntry* e) { ++e->refs; }
   void unref(NeighEntry* e) { --e->refs; }
 
+  // A static entry (operator or harness): valid at once, never probed, never expired.
+  bool add_static(uint16_t port, const IpAddr& ip, const rte_ether_addr& mac, std::string* err);
+
   // A packet from the to_control ring: ARP, NS/NA (family 0 in the hold metadata) or a packet
   // held for resolution. Takes ownership.
   void receive(rte_mbuf* m, uint64_t now_ms);

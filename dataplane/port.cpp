@@ -162,6 +162,7 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
     rte_eth_macaddr_get(pr.eth_id, &pr.mac);
     rt.ports.push_back(std::move(pr));
   }
+  if (cfg.instance.exception_iface.empty()) return true;  // e.g. the perf harness
   PortRt x;
   x.name = "exception:" + cfg.instance.exception_iface;
   x.exception = true;

@@ -13,8 +13,11 @@ class ReplayWindow {
   static constexpr uint32_t kMaxSize = 4096;
   static constexpr uint32_t kBlocks = kMaxSize / 64 + 1;  // one spare block for the slide
 
-  // size: packets (rounded up to a multiple of 64, clamped to 64..4096).
+  // size: packets (rounded up to a multiple of 64, clamped to 64..4096); 0 disables the
+  // anti-replay service (RFC 4303 3.4.3 lets a receiver do so; the perf harness replays
+  // pre-encrypted traffic) while still tracking the highest number for ESN inference.
   void init(uint32_t size, bool esn) {
+    disabled_ = size == 0;
     size_ = size < 64 ? 64 : size > kMaxSize ? kMaxSize : (size + 63) / 64 * 64;
     nblocks_ = size_ / 64 + 1;
     esn_ = esn;
@@ -44,7 +47,7 @@ class ReplayWindow {
   // before the ICV check; call update() after it succeeded.
   bool check(uint64_t seq) const {
     if (seq == 0 && !esn_) return false;  // sequence numbers start at 1
-    if (seq > top_) return true;
+    if (seq > top_ || disabled_) return true;
     if (top_ - seq >= size_) return false;
     uint64_t b = (seq >> 6) % nblocks_;
     return !(bits_[b] >> (seq & 63) & 1);
@@ -53,6 +56,10 @@ class ReplayWindow {
   // check() and, if accepted, mark seq seen and slide the window. Returns false for a replay.
   bool update(uint64_t seq) {
     if (!check(seq)) return false;
+    if (disabled_) {
+      if (seq > top_) top_ = seq;
+      return true;
+    }
     if (seq > top_) {
       uint64_t from = top_ >> 6, to = seq >> 6;
       uint64_t n = to - from;
@@ -69,6 +76,7 @@ class ReplayWindow {
   uint32_t size_ = 64;
   uint32_t nblocks_ = 2;
   bool esn_ = false;
+  bool disabled_ = false;
   uint64_t bits_[kBlocks] = {};
 };
 

@@ -194,7 +194,8 @@ nlohmann::ordered_json RouteTable::to_json() const {
       }
       if (c.nh.kind == NhKind::kConnected || c.nh.kind == NhKind::kVia)
         port = rt_.ports[c.nh.port].name;
-      if (c.nh.kind == NhKind::kLocal) port = rt_.ports[rt_.exception_port].name;
+      if (c.nh.kind == NhKind::kLocal && rt_.exception_port != Runtime::kNoPort)
+        port = rt_.ports[rt_.exception_port].name;
       bool selected = &c == b;
       a.push_back({{"prefix", p.str()},
                    {"source", source_name(c.src)},

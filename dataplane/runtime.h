@@ -39,6 +39,7 @@ struct NeighEntry {
   uint64_t confirmed_ms = 0;       // last time a reply/announcement was seen
   uint64_t next_probe_ms = 0;
   unsigned probes = 0;             // unanswered probes in a row
+  bool permanent = false;          // configured by the operator: never probed or expired
   std::deque<rte_mbuf*> hold;      // packets waiting for resolution (bounded)
   uint64_t hold_since_ms = 0;
 
@@ -97,7 +98,8 @@ inline HoldMeta* hold_meta(rte_mbuf* m) {
 
 struct Runtime {
   std::vector<PortRt> ports;        // data ports first, the exception port last
-  uint16_t exception_port = 0;      // index into ports
+  static constexpr uint16_t kNoPort = 0xffff;
+  uint16_t exception_port = kNoPort;  // index into ports (kNoPort: no exception path)
   unsigned n_workers = 1;
   std::vector<unsigned> worker_lcores;
   unsigned burst = 32;

@@ -32,7 +32,7 @@ SaTable::~SaTable() {
 bool SaTable::init(std::string* err) {
   rte_hash_parameters p{};
   p.name = "espgw_spi";
-  p.entries = kMaxSas * 2;
+  p.entries = kMaxSas;
   p.key_len = sizeof(uint32_t);
   p.hash_func = rte_jhash;
   p.socket_id = int(rte_socket_id());

@@ -93,8 +93,8 @@ struct alignas(64) SaRt {
   alignas(64) ReplayWindow replay;
 };
 
-inline constexpr uint32_t kMaxTunnels = 4096;
-inline constexpr uint32_t kMaxSas = 16384;
+inline constexpr uint32_t kMaxTunnels = 1 << 17;
+inline constexpr uint32_t kMaxSas = 1 << 18;
 
 struct alignas(64) TunnelRt {
   uint32_t id = 0;

@@ -69,6 +69,7 @@ class Worker {
     while (rt_->running.load(std::memory_order_relaxed)) {
       rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
       unsigned got = 0;
+      const uint64_t t0 = rte_rdtsc();
       if (rte_ring* h = rt_->handoff[q_]) {  // inbound ESP whose SA this worker owns
         unsigned n = rte_ring_sc_dequeue_burst(h, reinterpret_cast<void**>(pkts), burst, nullptr);
         for (unsigned i = 0; i < n; ++i) process(hold_meta(pkts[i])->port, &pkts[i], 1, false);
@@ -85,6 +86,8 @@ class Worker {
       bump(c_.polls);
       if (got) {
         bump(c_.busy_polls);
+        bump(c_.busy_cycles, rte_rdtsc() - t0);
+        bump(c_.rx_total, got);
         idle = 0;
       } else if (rt_->idle_sleep_us && ++idle >= kIdlePollsBeforeSleep) {
         // Virtual mode courtesy: an idle worker gives the core back for a moment. It goes
@@ -191,6 +194,7 @@ class Worker {
   }
 
   void to_exception(rte_mbuf* m) {
+    if (rt_->exception_port == Runtime::kNoPort) return drop(m, Drop::exception_unsupported);
     const PortRt& x = rt_->ports[rt_->exception_port];
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     eth->dst_addr = x.peer_mac;

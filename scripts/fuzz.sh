@@ -14,7 +14,7 @@ sources() {
   case $1 in
     pkt) echo tests/fuzz/pkt_fuzz.cpp ;;
     esp_in) echo tests/fuzz/esp_in_fuzz.cpp crypto/*.cpp ;;
-    config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp control/model/internal/*.cpp ;;
+    config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp ;;
     bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp ;;
   esac
