@@ -310,13 +310,22 @@ void Control::run(const std::atomic<bool>& stop) {
   uint64_t next_tick = 0;
   const unsigned lc = rte_lcore_id();
   while (!stop.load(std::memory_order_relaxed)) {
-    std::vector<int> fds = server_.fds();
     std::vector<pollfd> pfds;
-    for (int fd : fds) pfds.push_back({fd, POLLIN, 0});
+    for (int fd : server_.fds()) pfds.push_back({fd, POLLIN, 0});
+    size_t first_service_fd = pfds.size();
+    std::vector<std::pair<Service*, int>> owners;
+    for (auto& s : services_)
+      for (int fd : s->fds()) {
+        pfds.push_back({fd, POLLIN, 0});
+        owners.push_back({s.get(), fd});
+      }
     // Short timeout: the rings from the workers are polled, not signalled (no syscalls there).
     ::poll(pfds.data(), pfds.size(), 1);
     server_.poll();
     uint64_t now = monotonic_ms();
+    for (size_t i = first_service_fd; i < pfds.size(); ++i)
+      if (pfds[i].revents & (POLLIN | POLLERR | POLLHUP))
+        owners[i - first_service_fd].first->on_readable(pfds[i].fd, now);
     void* objs[64];
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst(rt_.to_control, objs, 64, nullptr)) > 0)
@@ -324,6 +333,7 @@ void Control::run(const std::atomic<bool>& stop) {
     if (now >= next_tick) {
       neigh_.tick(now);
       sas_.tick(now);
+      for (auto& s : services_) s->tick(now);
       next_tick = now + 100;
       bump(rt_.counters->lcore[lc].polls);
     }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "control/api/server.h"
 #include "control/model/config.h"
@@ -13,6 +15,16 @@
 #include "dataplane/sa.h"
 
 namespace espgw::dp {
+
+// A control-plane service run by the control thread's event loop (IKE, BGP): it owns some
+// kernel sockets (in the gateway's namespace, reached through the exception path) and timers.
+class Service {
+ public:
+  virtual ~Service() = default;
+  virtual std::vector<int> fds() const = 0;       // polled for POLLIN every loop
+  virtual void on_readable(int fd, uint64_t now_ms) = 0;
+  virtual void tick(uint64_t now_ms) = 0;          // about every 100 ms
+};
 
 class Control {
  public:
@@ -24,6 +36,14 @@ class Control {
 
   // Runs one control-socket command in-process (the same words espgwctl sends).
   api::Json command(const api::Args& argv) { return server_.dispatch(argv); }
+
+  // Services and what they may use: the control API (to register commands), the SA table (the
+  // one narrow interface that installs SAs and tunnels), the route table (commit() publishes).
+  void add_service(std::unique_ptr<Service> s) { services_.push_back(std::move(s)); }
+  api::Server& api() { return server_; }
+  SaTable& sas() { return sas_; }
+  RouteTable& routes() { return routes_; }
+  const model::Config& config() const { return cfg_; }
 
   api::Json show_ports() const;
   api::Json show_counters(bool per_lcore) const;
@@ -42,6 +62,7 @@ class Control {
   RouteTable routes_;
   SaTable sas_;
   api::Server server_;
+  std::vector<std::unique_ptr<Service>> services_;
 };
 
 // Registers /espgw/* telemetry commands reading rt (dpdk-telemetry.py can query them).

@@ -8,6 +8,8 @@ const char* source_name(RouteSource s) {
     case RouteSource::kConnected: return "connected";
     case RouteSource::kStatic: return "static";
     case RouteSource::kApi: return "api";
+    case RouteSource::kConnection: return "connection";  // a site's static prefixes (LNG)
+    case RouteSource::kBgp: return "bgp";
   }
   return "?";
 }
@@ -18,6 +20,8 @@ unsigned admin_distance(RouteSource s) {
     case RouteSource::kConnected: return 0;
     case RouteSource::kStatic: return 1;
     case RouteSource::kApi: return 1;
+    case RouteSource::kConnection: return 5;  // beats BGP (ARCHITECTURE.md 5)
+    case RouteSource::kBgp: return 20;
   }
   return 255;
 }

@@ -17,7 +17,7 @@
 
 namespace espgw::dp {
 
-enum class RouteSource : uint8_t { kLocal, kConnected, kStatic, kApi };
+enum class RouteSource : uint8_t { kLocal, kConnected, kStatic, kApi, kConnection, kBgp };
 const char* source_name(RouteSource s);
 unsigned admin_distance(RouteSource s);
 
