@@ -14,6 +14,9 @@ PACKAGES=(
   # tests: namespaces, kernel peers, the independent checks
   iproute2 iputils-ping tcpdump ethtool python3 python3-pytest python3-scapy python3-yaml
   python3-matplotlib
+  # real peers for interop tests
+  strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
+  bird2 frr gobgpd
 )
 
 missing=()
