@@ -8,10 +8,11 @@ Everything is recorded in a state directory; `down` kills only the PIDs this too
 (checking /proc/PID/exe) and deletes only the namespaces it created.
 
 CLI:
-  topo.py up basic [--prefix P]     host A -- espgw -- host B, IPv4 and IPv6
-  topo.py status [--prefix P]
-  topo.py ctl [--prefix P] [--gw NAME] ARGS...   espgwctl against a gateway
-  topo.py down [--prefix P]
+  topo.py [--prefix P] up basic     host A -- espgw -- host B, IPv4 and IPv6
+  topo.py [--prefix P] up pair [ALGO] [udp] [v6]  host A -- gw1 == ESP (static keys) == gw2 -- host B
+  topo.py [--prefix P] status
+  topo.py [--prefix P] [--gw NAME] ctl ARGS...   espgwctl against a gateway
+  topo.py [--prefix P] down
 """
 import argparse
 import json
@@ -344,14 +345,22 @@ def main():
     if a.cmd == "up":
         if os.path.exists(topo.state):
             sys.exit("topology %s is already up (%s); run down first" % (a.prefix, topo.state))
+        shape = a.rest[0] if a.rest else "basic"
         try:
-            up_basic(topo)
+            if shape == "basic":
+                up_basic(topo)
+            elif shape == "pair":
+                algo = a.rest[1] if len(a.rest) > 1 else "aes256gcm16"
+                up_pair(topo, algo=algo, udp_encap="udp" in a.rest[2:], outer_v6="v6" in a.rest[2:])
+            else:
+                sys.exit("unknown topology %s (basic | pair [ALGO] [udp] [v6])" % shape)
         except Exception:
             topo.down()
             raise
-        # the espgw process belongs to the topology, not to this CLI process
-        print("up: namespaces %s; espgw log %s" % (", ".join(topo._recorded("namespaces")),
-                                                   topo.gateways["gw"].log))
+        # the espgw processes belong to the topology, not to this CLI process
+        print("up: namespaces %s; espgw logs %s" % (
+            ", ".join(topo._recorded("namespaces")),
+            ", ".join(g.log for g in topo.gateways.values())))
     elif a.cmd == "down":
         topo.down()
         print("down")
