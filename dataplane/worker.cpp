@@ -17,9 +17,9 @@
 #include "crypto/ipsecmb_engine.h"
 #include "dataplane/esp.h"
 #include "dataplane/fib.h"
-#include "dataplane/sa.h"
 #include "dataplane/icmp.h"
 #include "dataplane/pkt.h"
+#include "dataplane/sa.h"
 
 namespace espgw::dp {
 namespace {
@@ -77,7 +77,8 @@ class Worker {
       }
       for (unsigned i = 0; i < n_polls_; ++i) {
         const uint16_t pi = polls_[i].port;
-        uint16_t n = rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
+        uint16_t n =
+            rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
         if (n == 0) continue;
         got += n;
         process(pi, pkts, n, true);
@@ -284,9 +285,9 @@ class Worker {
   }
 
   // Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
-  bool account(SaRt* sa, uint64_t bytes) {
+  bool account(SaRt* sa, uint64_t bytes, uint64_t packets = 1) {
     uint64_t b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    uint64_t n = sa->packets.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
     if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
       if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
       return false;
@@ -345,8 +346,10 @@ class Worker {
       return drop(m, Drop::mtu_exceeded);
     }
     if (!originated) {
-      if (p.l3 == L3::kIpv4) ipv4_dec_ttl(ip);
-      else ip[7]--;
+      if (p.l3 == L3::kIpv4)
+        ipv4_dec_ttl(ip);
+      else
+        ip[7]--;
     }
     clamp_mss(m, p, t->mss_clamp);
     if (n_out_ == kMaxBurst) return drop(m, Drop::esp_no_room);
@@ -393,8 +396,12 @@ class Worker {
     for (unsigned i = 0; i < n; ++i) {
       SaRt* sa = in[i].sa;
       uint8_t* esp = rte_pktmbuf_mtod_offset(in[i].m, uint8_t*, in[i].loc.esp_off);
-      ops[i] = {&sa->crypto, esp, in[i].loc.esp_len - 8u - sa->iv_len - sa->icv_len,
-                uint32_t(in[i].seq >> 32), sa->esn, 0};
+      ops[i] = {&sa->crypto,
+                esp,
+                in[i].loc.esp_len - 8u - sa->iv_len - sa->icv_len,
+                uint32_t(in[i].seq >> 32),
+                sa->esn,
+                0};
     }
     engine_->decrypt_burst(ops, n);
     rte_mbuf* m4[kMaxBurst];
@@ -437,8 +444,8 @@ class Worker {
       }
       Parsed ip;
       ip.l3_off = 0;
-      ParseResult r = nh == kNextIpv4 ? parse_ipv4(payload, inner_len, ip)
-                                      : parse_ipv6(payload, inner_len, ip);
+      ParseResult r =
+          nh == kNextIpv4 ? parse_ipv4(payload, inner_len, ip) : parse_ipv6(payload, inner_len, ip);
       if (!r.is_ok()) {
         sa_drop(sa, SaDrop::inner_malformed, m, Drop::esp_inner_malformed);
         continue;
@@ -503,6 +510,62 @@ class Worker {
     store_be16(ip + 10, uint16_t(~csum_fold(sum)));
   }
 
+  // Encapsulates one packet for sa with sequence number seq and fills its crypto op.
+  bool prepare_out(rte_mbuf* m, SaRt* sa, const Parsed& p, uint64_t seq, crypto::EspOp& op) {
+    const bool inner6 = p.l3 == L3::kIpv6;
+    const uint32_t inner_len = p.l3_len;
+    uint8_t tos = ip_tos(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off), inner6);
+    bool df = inner6 || p.df;
+    rte_pktmbuf_adj(m, p.l3_off);
+    rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_len));
+    uint32_t pad = esp_pad_len(inner_len, sa->block);
+    auto* tr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(pad + 2 + sa->icv_len)));
+    uint32_t olen = sa->v6 ? 40 : 20, ulen = sa->udp_encap ? 8 : 0;
+    auto* o = tr ? reinterpret_cast<uint8_t*>(
+                       rte_pktmbuf_prepend(m, uint16_t(olen + ulen + 8 + sa->iv_len)))
+                 : nullptr;
+    if (!o) {
+      drop(m, Drop::esp_no_room);
+      return false;
+    }
+    esp_write_trailer(tr, pad, inner6 ? kNextIpv6 : kNextIpv4);
+    uint32_t total = m->pkt_len;
+    if (sa->v6) {
+      o[0] = uint8_t(0x60 | tos >> 4);  // DSCP and ECN copied (RFC 6040 normal mode)
+      o[1] = uint8_t(tos << 4);
+      o[2] = o[3] = 0;
+      store_be16(o + 4, uint16_t(total - 40));
+      o[6] = sa->udp_encap ? kProtoUdp : kProtoEsp;
+      o[7] = 64;
+      std::memcpy(o + 8, sa->local_b, 16);
+      std::memcpy(o + 24, sa->remote_b, 16);
+    } else {
+      o[0] = 0x45;
+      o[1] = tos;
+      store_be16(o + 2, uint16_t(total));
+      store_be16(o + 4, uint16_t(++ip_id_));
+      store_be16(o + 6, df ? 0x4000 : 0);
+      o[8] = 64;
+      o[9] = sa->udp_encap ? kProtoUdp : kProtoEsp;
+      o[10] = o[11] = 0;
+      std::memcpy(o + 12, sa->local_b, 4);
+      std::memcpy(o + 16, sa->remote_b, 4);
+      store_be16(o + 10, uint16_t(~csum_fold(csum_add(0, o, 20))));
+    }
+    uint8_t* esp = o + olen + ulen;
+    if (ulen) {
+      uint8_t* u = o + olen;
+      store_be16(u, sa->sport);
+      store_be16(u + 2, sa->dport);
+      store_be16(u + 4, uint16_t(total - olen));
+      u[6] = u[7] = 0;  // IPv4: zero checksum (RFC 3948 2.1); IPv6: filled after encryption
+    }
+    store_be32(esp, sa->spi);
+    store_be32(esp + 4, uint32_t(seq));
+    op = {&sa->crypto, esp, inner_len + pad + 2, uint32_t(seq >> 32), sa->esn, 0};
+    return true;
+  }
+
   // Encapsulate and encrypt every collected outbound packet with one engine call, then route
   // the outer packets.
   void esp_out_run() {
@@ -514,79 +577,35 @@ class Worker {
     rte_mbuf* ms[kMaxBurst];
     bool dfs[kMaxBurst];
     unsigned k = 0;
-    for (unsigned i = 0; i < n; ++i) {
-      rte_mbuf* m = out[i].m;
+    // Sequence numbers and lifetime counters are shared by the workers: take them once per run
+    // of packets for the same SA (a burst is usually one or a few runs), not once per packet.
+    for (unsigned i = 0; i < n;) {
       SaRt* sa = out[i].sa;
-      const Parsed& p = out[i].p;
-      if (sa->expired.load(std::memory_order_relaxed)) {
-        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
-        continue;
+      unsigned j = i;
+      uint64_t run_bytes = 0;
+      for (; j < n && out[j].sa == sa; ++j) run_bytes += out[j].p.l3_len;
+      const unsigned run = j - i;
+      bool alive = !sa->expired.load(std::memory_order_relaxed) && account(sa, run_bytes, run);
+      uint64_t base = alive ? sa->seq.fetch_add(run, std::memory_order_relaxed) : 0;
+      for (unsigned r = 0; r < run; ++r, ++i) {
+        rte_mbuf* m = out[i].m;
+        const Parsed& p = out[i].p;
+        uint64_t seq = base + 1 + r;
+        // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
+        if (alive && ((!sa->esn && seq > 0xffffffffull) || seq == 0)) {
+          if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
+          alive = false;
+        }
+        if (!alive) {
+          sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+          continue;
+        }
+        if (prepare_out(m, sa, p, seq, ops[k])) {
+          ms[k] = m;
+          dfs[k] = p.l3 == L3::kIpv6 || p.df;
+          ++k;
+        }
       }
-      const bool inner6 = p.l3 == L3::kIpv6;
-      const uint32_t inner_len = p.l3_len;
-      uint8_t tos = ip_tos(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off), inner6);
-      bool df = inner6 || p.df;
-      rte_pktmbuf_adj(m, p.l3_off);
-      rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_len));
-      uint32_t pad = esp_pad_len(inner_len, sa->block);
-      auto* tr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(pad + 2 + sa->icv_len)));
-      uint32_t olen = sa->v6 ? 40 : 20, ulen = sa->udp_encap ? 8 : 0;
-      auto* o = tr ? reinterpret_cast<uint8_t*>(
-                         rte_pktmbuf_prepend(m, uint16_t(olen + ulen + 8 + sa->iv_len)))
-                   : nullptr;
-      if (!o) {
-        drop(m, Drop::esp_no_room);
-        continue;
-      }
-      esp_write_trailer(tr, pad, inner6 ? kNextIpv6 : kNextIpv4);
-      uint64_t seq = sa->seq.fetch_add(1, std::memory_order_relaxed) + 1;
-      // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
-      if ((!sa->esn && seq > 0xffffffffull) || seq == 0) {
-        if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
-        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
-        continue;
-      }
-      if (!account(sa, inner_len)) {
-        sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
-        continue;
-      }
-      uint32_t total = m->pkt_len;
-      if (sa->v6) {
-        o[0] = uint8_t(0x60 | tos >> 4);  // DSCP and ECN copied (RFC 6040 normal mode)
-        o[1] = uint8_t(tos << 4);
-        o[2] = o[3] = 0;
-        store_be16(o + 4, uint16_t(total - 40));
-        o[6] = sa->udp_encap ? kProtoUdp : kProtoEsp;
-        o[7] = 64;
-        std::memcpy(o + 8, sa->local_b, 16);
-        std::memcpy(o + 24, sa->remote_b, 16);
-      } else {
-        o[0] = 0x45;
-        o[1] = tos;
-        store_be16(o + 2, uint16_t(total));
-        store_be16(o + 4, uint16_t(++ip_id_));
-        store_be16(o + 6, df ? 0x4000 : 0);
-        o[8] = 64;
-        o[9] = sa->udp_encap ? kProtoUdp : kProtoEsp;
-        o[10] = o[11] = 0;
-        std::memcpy(o + 12, sa->local_b, 4);
-        std::memcpy(o + 16, sa->remote_b, 4);
-        store_be16(o + 10, uint16_t(~csum_fold(csum_add(0, o, 20))));
-      }
-      uint8_t* esp = o + olen + ulen;
-      if (ulen) {
-        uint8_t* u = o + olen;
-        store_be16(u, sa->sport);
-        store_be16(u + 2, sa->dport);
-        store_be16(u + 4, uint16_t(total - olen));
-        u[6] = u[7] = 0;  // IPv4: zero checksum (RFC 3948 2.1); IPv6: filled after encryption
-      }
-      store_be32(esp, sa->spi);
-      store_be32(esp + 4, uint32_t(seq));
-      ops[k] = {&sa->crypto, esp, inner_len + pad + 2, uint32_t(seq >> 32), sa->esn, 0};
-      ms[k] = m;
-      dfs[k] = df;
-      ++k;
     }
     engine_->encrypt_burst(ops, k);
     rte_mbuf* m4[kMaxBurst];
@@ -694,8 +713,10 @@ class Worker {
       return drop(m, Drop::mtu_exceeded);
     }
     if (!originated) {
-      if (p.l3 == L3::kIpv4) ipv4_dec_ttl(ip);
-      else ip[7]--;
+      if (p.l3 == L3::kIpv4)
+        ipv4_dec_ttl(ip);
+      else
+        ip[7]--;
     }
     emit(m, p, nh);
   }
@@ -776,7 +797,7 @@ class Worker {
       ParseResult r = parse_frame(f, m->data_len, p);
       if (!r.is_ok()) {
         drop(m, from_kernel && r.reason == Drop::unknown_ethertype ? Drop::exception_unsupported
-                                                                    : r.reason);
+                                                                   : r.reason);
         continue;
       }
       if (from_kernel) {
@@ -836,8 +857,8 @@ class Worker {
         hold_meta(ctl[i])->family = 0;  // a protocol packet for the control thread, not held
         hold_meta(ctl[i])->port = pi;
       }
-      unsigned q = rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc,
-                                             nullptr);
+      unsigned q =
+          rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc, nullptr);
       for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
     }
     route(m4, p4, n4, m6, p6, n6, in4, in6, from_kernel);
