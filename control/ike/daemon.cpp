@@ -1,0 +1,674 @@
+#include "control/ike/daemon.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "control/ike/nat.h"
+#include "control/ike/tasks/tasks.h"
+
+namespace espgw::ike {
+
+const char* to_string(ConnEvent e) {
+  switch (e) {
+    case ConnEvent::kUp: return "up";
+    case ConnEvent::kDown: return "down";
+    case ConnEvent::kDeadPeer: return "dead-peer";
+    case ConnEvent::kAuthFailed: return "auth-failed";
+  }
+  return "?";
+}
+
+namespace {
+std::string hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+std::string hex64(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+  return b;
+}
+int64_t secs_left(uint64_t at, uint64_t now) {
+  return at ? (int64_t(at) - int64_t(now)) / 1000 : -1;
+}
+}  // namespace
+
+Daemon::Daemon(Env env, Kernel& kernel, Tunables tun)
+    : env_(std::move(env)), kernel_(kernel), tun_(tun) {
+  if (!env_.make_ke) env_.make_ke = [](uint16_t g) { return make_ke(g); };
+  if (!env_.log) env_.log = [](const std::string&) {};
+}
+
+Daemon::~Daemon() = default;
+
+Bytes Daemon::random_bytes(size_t n) {
+  Bytes b(n);
+  env_.random(b.data(), n);
+  return b;
+}
+
+uint64_t Daemon::new_ike_spi() {
+  for (;;) {
+    Bytes b = random_bytes(8);
+    uint64_t v = 0;
+    for (uint8_t x : b) v = v << 8 | x;
+    if (v && !sas_.count(v)) return v;
+  }
+}
+
+void Daemon::log(const IkeSa& sa, const std::string& what) { env_.log(sa.label() + ": " + what); }
+
+Daemon::ConnState* Daemon::conn_state(const std::string& name) {
+  for (auto& c : conns_)
+    if (c->cfg.name == name) return c.get();
+  return nullptr;
+}
+const Daemon::ConnState* Daemon::conn_state(const std::string& name) const {
+  for (auto& c : conns_)
+    if (c->cfg.name == name) return c.get();
+  return nullptr;
+}
+
+void Daemon::add_connection(ConnConfig c) {
+  auto cs = std::make_unique<ConnState>();
+  cs->cfg = std::move(c);
+  cs->want = cs->cfg.initiate;
+  if (tun_.initiate_jitter_ms) {
+    Bytes r = random_bytes(2);
+    cs->next_initiate_ms = now() + (uint64_t(r[0]) << 8 | r[1]) % tun_.initiate_jitter_ms;
+  }
+  conns_.push_back(std::move(cs));
+}
+
+std::vector<TrafficSelector> Daemon::our_ts(const ConnConfig& c, bool local) const {
+  const auto& pfx = local ? c.local_ts : c.remote_ts;
+  std::vector<TrafficSelector> v;
+  if (pfx.empty()) {
+    v.push_back(TrafficSelector::from_prefix(*Prefix::parse("0.0.0.0/0")));
+    v.push_back(TrafficSelector::from_prefix(*Prefix::parse("::/0")));
+  }
+  for (const auto& p : pfx) v.push_back(TrafficSelector::from_prefix(p));
+  return v;
+}
+
+std::vector<IkeSa*> Daemon::ike_sas(const std::string& conn) const {
+  std::vector<IkeSa*> v;
+  for (const auto& [spi, sa] : sas_)
+    if (sa->conn->name == conn && sa->state != IkeState::kDead) v.push_back(sa.get());
+  return v;
+}
+
+IkeSa* Daemon::established_sa(const std::string& conn) const {
+  IkeSa* best = nullptr;
+  for (IkeSa* sa : ike_sas(conn))
+    if (sa->established() && (!best || sa->established_ms >= best->established_ms)) best = sa;
+  return best;
+}
+
+bool Daemon::connected(const std::string& conn) const {
+  const ConnState* cs = conn_state(conn);
+  return cs && cs->up;
+}
+
+size_t Daemon::half_open() const {
+  size_t n = 0;
+  for (const auto& [spi, sa] : sas_) n += sa->state == IkeState::kHalfOpen;
+  return n;
+}
+
+bool Daemon::has_other_sa(const IkeSa& sa) const {
+  for (IkeSa* o : ike_sas(sa.conn->name))
+    if (o != &sa && o->established()) return true;
+  return false;
+}
+
+// INITIAL_CONTACT from the peer: it has no state for our other SAs with it; drop them quietly.
+void Daemon::delete_duplicates(IkeSa& keep) {
+  for (IkeSa* o : ike_sas(keep.conn->name))
+    if (o != &keep && (o->established() || o->state == IkeState::kRekeyed)) {
+      log(*o, "replaced (INITIAL_CONTACT)");
+      for (auto& c : o->children) {
+        remove_out(*o, c);
+        remove_in(*o, c);
+      }
+      o->children.clear();
+      o->state = IkeState::kDead;
+    }
+}
+
+std::optional<Bytes> Daemon::encode(IkeSa& sa, ExchangeType ex, bool response, uint32_t id,
+                                    const std::vector<Payload>& payloads) {
+  Header h;
+  h.spi_i = sa.spi_i;
+  h.spi_r = ex == ExchangeType::kIkeSaInit && !response ? 0 : sa.spi_r;
+  h.exchange = ex;
+  h.flags = uint8_t((sa.initiator ? kFlagInitiator : 0) | (response ? kFlagResponse : 0));
+  h.message_id = id;
+  if (ex == ExchangeType::kIkeSaInit) {
+    Message m;
+    m.hdr = h;
+    m.payloads = payloads;
+    return encode_message(m);
+  }
+  if (!sa.sk) return std::nullopt;
+  return sa.sk->out->protect(h, payloads);
+}
+
+void Daemon::send(IkeSa& sa, const Bytes& msg) { env_.send(sa.local, sa.remote, msg); }
+
+void Daemon::send_plain_error(const Endpoint& local, const Endpoint& remote, const Header& req,
+                              NotifyPayload n) {
+  Message m;
+  m.hdr = req;
+  m.hdr.spi_r = 0;
+  m.hdr.flags = kFlagResponse;
+  m.payloads.push_back(make_payload(std::move(n)));
+  env_.send(local, remote, encode_message(m));
+}
+
+// ---- Child SAs in the kernel ----
+
+bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we_initiated,
+                           bool out_pending) {
+  const ConnConfig& cfg = *sa.conn;
+  c.udp_encap = sa.nat_local || sa.nat_remote;
+  c.created_ms = now();
+  schedule_child_timers(sa, c);
+  ChildSaSpec in;
+  in.spi = c.spi_in;
+  in.inbound = true;
+  in.algo = c.algo;
+  in.key = we_initiated ? &keys.r2i : &keys.i2r;
+  in.local = sa.local;
+  in.remote = sa.remote;
+  in.udp_encap = c.udp_encap;
+  in.esn = c.suite.esn == esn::kYes;
+  in.replay_window = cfg.replay_window;
+  std::string err;
+  if (!kernel_.add_sa(cfg.name, in, &err)) {
+    set_error(sa, "installing inbound SA " + hex32(c.spi_in) + ": " + err);
+    return false;
+  }
+  c.in_installed = true;
+  c.key_out = we_initiated ? keys.i2r : keys.r2i;
+  if (out_pending) {
+    c.state = ChildState::kOutPending;
+    return true;
+  }
+  c.state = ChildState::kInstalled;
+  if (!install_pending_out(sa, c)) {
+    remove_in(sa, c);
+    return false;
+  }
+  log(sa, "Child SA " + hex32(c.spi_in) + "_i " + hex32(c.spi_out) + "_o installed (" +
+              c.suite.str() + (c.udp_encap ? ", UDP-encapsulated" : "") + ")");
+  return true;
+}
+
+bool Daemon::install_pending_out(IkeSa& sa, ChildSa& c) {
+  ChildSaSpec out;
+  out.spi = c.spi_out;
+  out.algo = c.algo;
+  out.key = &c.key_out;
+  out.local = sa.local;
+  out.remote = sa.remote;
+  out.udp_encap = c.udp_encap;
+  out.esn = c.suite.esn == esn::kYes;
+  out.hard_bytes = sa.conn->child_lifetime_bytes;
+  std::string err;
+  bool ok = kernel_.add_sa(sa.conn->name, out, &err);
+  c.key_out = Secret();
+  if (!ok) {
+    set_error(sa, "installing outbound SA " + hex32(c.spi_out) + ": " + err);
+    return false;
+  }
+  c.out_installed = true;
+  c.state = ChildState::kInstalled;
+  return true;
+}
+
+void Daemon::remove_out(IkeSa& sa, ChildSa& c) {
+  if (c.out_installed) kernel_.del_sa(sa.conn->name, c.spi_out, false);
+  c.out_installed = false;
+  c.key_out = Secret();
+}
+
+void Daemon::remove_in(IkeSa& sa, ChildSa& c) {
+  if (c.in_installed) kernel_.del_sa(sa.conn->name, c.spi_in, true);
+  c.in_installed = false;
+}
+
+void Daemon::promote_replacements(IkeSa& sa, uint32_t old_spi_out) {
+  for (auto& c : sa.children)
+    if (c.replaces_spi_out == old_spi_out && c.state == ChildState::kOutPending) {
+      if (install_pending_out(sa, c))
+        log(sa, "Child SA " + hex32(c.spi_in) + "_i " + hex32(c.spi_out) + "_o outbound installed");
+    }
+}
+
+void Daemon::schedule_child_timers(IkeSa& sa, ChildSa& c) {
+  uint64_t life = uint64_t(sa.conn->child_lifetime_s) * 1000;
+  Bytes r = random_bytes(2);
+  uint64_t jitter = tun_.rekey_jitter_pct ? life * ((uint64_t(r[0]) << 8 | r[1]) % (tun_.rekey_jitter_pct * 100)) / 10000 : 0;
+  c.rekey_ms = c.created_ms + life * (100 - tun_.rekey_margin_pct) / 100 - jitter;
+  c.expire_ms = c.created_ms + life;
+}
+
+void Daemon::established(IkeSa& sa) {
+  sa.state = IkeState::kEstablished;
+  sa.established_ms = sa.last_seen_ms = now();
+  uint64_t life = uint64_t(sa.conn->ike_lifetime_s) * 1000;
+  Bytes r = random_bytes(2);
+  uint64_t jitter = tun_.rekey_jitter_pct ? life * ((uint64_t(r[0]) << 8 | r[1]) % (tun_.rekey_jitter_pct * 100)) / 10000 : 0;
+  sa.rekey_ms = sa.established_ms + life * (100 - tun_.rekey_margin_pct) / 100 - jitter;
+  sa.next_keepalive_ms = now() + tun_.keepalive_ms;
+  if (ConnState* cs = conn_state(sa.conn->name)) {
+    cs->failures = 0;
+    cs->last_established_ms = now();
+  }
+  log(sa, std::string("IKE SA established (") + sa.suite.str() + ", " + sa.local.str() + " <-> " +
+              sa.remote.str() + (sa.nat_local || sa.nat_remote ? ", NAT-T" : "") + ")");
+}
+
+void Daemon::set_error(IkeSa& sa, const std::string& error) {
+  if (error.empty()) return;
+  sa.last_error = error;
+  log(sa, error);
+  if (ConnState* cs = conn_state(sa.conn->name)) cs->last_error = error;
+}
+
+void Daemon::fail(IkeSa& sa, const std::string& error, bool dead_peer) {
+  if (sa.state == IkeState::kDead) return;
+  bool was_rekeyed = sa.state == IkeState::kRekeyed;
+  set_error(sa, error);
+  for (auto& c : sa.children) {
+    remove_out(sa, c);
+    remove_in(sa, c);
+  }
+  sa.children.clear();
+  sa.state = IkeState::kDead;
+  ConnState* cs = conn_state(sa.conn->name);
+  if (!cs || was_rekeyed) return;
+  if (dead_peer) {
+    log(sa, "peer is dead");
+    if (on_event) on_event(cs->cfg.name, ConnEvent::kDeadPeer);
+  }
+  update_connection(cs->cfg.name);
+  if (cs->want && ike_sas(cs->cfg.name).empty()) {
+    uint64_t delay = std::min(tun_.retry_max_ms, tun_.retry_ms << std::min(cs->failures, 10u));
+    ++cs->failures;
+    cs->next_initiate_ms = now() + delay;
+  }
+}
+
+IkeSa& Daemon::adopt(std::unique_ptr<IkeSa> sa) {
+  IkeSa& ref = *sa;
+  sas_[ref.our_spi()] = std::move(sa);
+  return ref;
+}
+
+void Daemon::update_connection(const std::string& name) {
+  ConnState* cs = conn_state(name);
+  if (!cs) return;
+  bool up = false;
+  for (IkeSa* sa : ike_sas(name))
+    for (const auto& c : sa->children)
+      up |= c.out_installed && c.state == ChildState::kInstalled;
+  // A rekey in progress briefly has only the new SA's outbound: count installed outbound SAs too.
+  for (IkeSa* sa : ike_sas(name))
+    for (const auto& c : sa->children) up |= c.out_installed;
+  if (up == cs->up) return;
+  cs->up = up;
+  if (up) {
+    kernel_.connection_up(name);
+    if (on_event) on_event(name, ConnEvent::kUp);
+  } else {
+    kernel_.connection_down(name);
+    if (on_event) on_event(name, ConnEvent::kDown);
+  }
+}
+
+// ---- initiation ----
+
+void Daemon::start(ConnState& cs) {
+  auto sa = std::make_unique<IkeSa>();
+  sa->initiator = true;
+  sa->spi_i = new_ike_spi();
+  sa->conn = &cs.cfg;
+  sa->local = {cs.cfg.local, kIkePort};
+  sa->remote = {cs.cfg.remote, kIkePort};
+  sa->created_ms = sa->last_seen_ms = now();
+  IkeSa& ref = adopt(std::move(sa));
+  log(ref, "initiating to " + ref.remote.str());
+  ref.tm.queue(make_ike_init());
+  ref.tm.initiate(*this, ref);
+}
+
+bool Daemon::initiate(const std::string& conn) {
+  ConnState* cs = conn_state(conn);
+  if (!cs) return false;
+  cs->want = true;
+  if (ike_sas(conn).empty()) start(*cs);
+  return true;
+}
+
+bool Daemon::terminate(const std::string& conn) {
+  ConnState* cs = conn_state(conn);
+  if (!cs) return false;
+  cs->want = false;
+  for (IkeSa* sa : ike_sas(conn)) {
+    if (sa->established()) {
+      sa->tm.queue(make_ike_delete(), true);
+      sa->tm.initiate(*this, *sa);
+    } else {
+      fail(*sa, "terminated");
+    }
+  }
+  return true;
+}
+
+bool Daemon::rekey_child(const std::string& conn) {
+  IkeSa* sa = established_sa(conn);
+  if (!sa) return false;
+  for (auto& c : sa->children)
+    if (c.state == ChildState::kInstalled && !c.rekeying) {
+      c.rekeying = true;
+      sa->tm.queue(make_child_rekey(c.spi_in));
+      sa->tm.initiate(*this, *sa);
+      return true;
+    }
+  return false;
+}
+
+bool Daemon::rekey_ike(const std::string& conn) {
+  IkeSa* sa = established_sa(conn);
+  if (!sa || sa->rekeying) return false;
+  sa->rekeying = true;
+  sa->tm.queue(make_ike_rekey());
+  sa->tm.initiate(*this, *sa);
+  return true;
+}
+
+// ---- receiving ----
+
+void Daemon::receive(const Endpoint& local, const Endpoint& remote, ByteView raw) {
+  Header h;
+  if (!decode_header(raw, h).ok() || h.major != 2) return;
+  if (h.exchange == ExchangeType::kIkeSaInit && !h.response()) {
+    Message m;
+    if (!decode_message(raw, m).ok()) return;
+    handle_init_request(local, remote, raw, m);
+    return;
+  }
+  uint64_t ours = h.initiator() ? h.spi_r : h.spi_i;
+  auto it = sas_.find(ours);
+  if (it == sas_.end()) return;
+  IkeSa& sa = *it->second;
+  if (sa.state == IkeState::kDead) return;
+  if (h.initiator() == sa.initiator) return;  // the flag names the original initiator
+  Message m;
+  if (h.exchange == ExchangeType::kIkeSaInit) {
+    if (!h.response() || !sa.initiator || sa.state != IkeState::kCreated) return;
+    if (!decode_message(raw, m).ok()) return;
+  } else {
+    if (!sa.sk || !sa.sk->in->unprotect(raw, m).ok()) return;  // forged or broken: drop (2.21.2)
+  }
+  sa.last_seen_ms = now();
+  // Behind a NAT the peer's mapping may change: follow it (2.23), on authenticated messages.
+  if (h.exchange != ExchangeType::kIkeSaInit && (sa.nat_local || sa.nat_remote) && !h.response()) {
+    sa.remote = remote;
+    sa.local = local;
+  }
+  if (h.response())
+    sa.tm.on_response(*this, sa, m, raw);
+  else
+    sa.tm.on_request(*this, sa, m);
+  if (sa.state != IkeState::kDead) sa.tm.initiate(*this, sa);
+}
+
+void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, ByteView raw,
+                                 const Message& m) {
+  // A retransmitted request of a half-open SA gets the same answer.
+  for (auto& [spi, sa] : sas_)
+    if (!sa->initiator && sa->spi_i == m.hdr.spi_i && sa->remote.addr == remote.addr) {
+      if (sa->state == IkeState::kHalfOpen && sa->init_request.size() == raw.size() &&
+          std::equal(raw.begin(), raw.end(), sa->init_request.begin()))
+        env_.send(local, remote, sa->tm.cached_response());
+      return;
+    }
+  ConnState* cs = nullptr;
+  for (auto& c : conns_)
+    if (c->cfg.remote == remote.addr && c->cfg.local == local.addr && c->cfg.respond) cs = c.get();
+  if (!cs || !m.hdr.spi_i) return;
+  const NoncePayload* ni = m.nonce();
+  const SaPayload* sp = m.sa();
+  const KePayload* ke = m.ke();
+  if (!ni || !sp || !ke) {
+    send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kInvalidSyntax));
+    return;
+  }
+  // Cookies (2.6) once too many SAs are half-open.
+  if (half_open() >= tun_.cookie_threshold) {
+    const NotifyPayload* c = m.notify(NotifyType::kCookie);
+    if (!c || !cookies_.verify(c->data, ni->data, remote.addr, m.hdr.spi_i)) {
+      send_plain_error(local, remote, m.hdr,
+                       NotifyPayload::make(NotifyType::kCookie,
+                                           cookies_.make(ni->data, remote.addr, m.hdr.spi_i)));
+      return;
+    }
+  }
+  auto sel = select_proposal(cs->cfg.ike, sp->proposals);
+  auto suite = sel ? suite_of(*sel) : std::nullopt;
+  if (!suite || !suite->dh || !suite->prf) {
+    cs->last_error = "IKE_SA_INIT from " + remote.str() + ": NO_PROPOSAL_CHOSEN";
+    env_.log(cs->cfg.name + ": " + cs->last_error);
+    send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kNoProposalChosen));
+    return;
+  }
+  if (ke->group != suite->dh) {
+    send_plain_error(local, remote, m.hdr, NotifyPayload::invalid_ke(suite->dh));
+    return;
+  }
+  auto sa = std::make_unique<IkeSa>();
+  sa->initiator = false;
+  sa->spi_i = m.hdr.spi_i;
+  sa->spi_r = new_ike_spi();
+  sa->conn = &cs->cfg;
+  sa->local = local;
+  sa->remote = remote;
+  sa->suite = *suite;
+  sa->ni = ni->data;
+  sa->nr = random_bytes(32);
+  sa->created_ms = sa->last_seen_ms = now();
+  sa->init_request.assign(raw.begin(), raw.end());
+  auto our_ke = env_.make_ke(suite->dh);
+  Secret gir;
+  if (!our_ke || !our_ke->compute(ke->data, gir)) {
+    send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kInvalidSyntax));
+    return;
+  }
+  if (!derive_ike_keys(sa->suite, sa->ni, sa->nr, gir, sa->spi_i, sa->spi_r, sa->keys) ||
+      !(sa->sk = make_sk_pair(sa->suite, sa->keys, false)))
+    return;
+  bool any_src = false, src_ok = false, any_dst = false, dst_ok = false;
+  for (const auto* n : m.notifies()) {
+    if (n->type == NotifyType::kNatDetectionSourceIp) {
+      any_src = true;
+      src_ok |= nat_detection_matches(n->data, sa->spi_i, 0, remote.addr, remote.port);
+    } else if (n->type == NotifyType::kNatDetectionDestinationIp) {
+      any_dst = true;
+      dst_ok |= nat_detection_matches(n->data, sa->spi_i, 0, local.addr, local.port);
+    }
+  }
+  bool natt = any_src && any_dst;
+  sa->nat_remote = natt && !src_ok;
+  sa->nat_local = natt && (!dst_ok || cs->cfg.force_encap);
+  std::vector<Payload> out;
+  out.push_back(make_payload(SaPayload{{*sel}}));
+  out.push_back(make_payload(KePayload{suite->dh, our_ke->public_value()}));
+  out.push_back(make_payload(NoncePayload{sa->nr}));
+  if (natt) {
+    Bytes src = cs->cfg.force_encap ? random_bytes(20) : nat_hash_bytes(sa->spi_i, sa->spi_r, local);
+    out.push_back(make_payload(NotifyPayload::make(NotifyType::kNatDetectionSourceIp, src)));
+    out.push_back(make_payload(NotifyPayload::make(NotifyType::kNatDetectionDestinationIp,
+                                                   nat_hash_bytes(sa->spi_i, sa->spi_r, remote))));
+  }
+  sa->state = IkeState::kHalfOpen;
+  IkeSa& ref = adopt(std::move(sa));
+  auto msg = encode(ref, ExchangeType::kIkeSaInit, true, 0, out);
+  ref.init_response = *msg;
+  ref.tm.set_init_response(*msg);
+  log(ref, "IKE_SA_INIT from " + remote.str() + " answered (" + ref.suite.str() + ")");
+  env_.send(local, remote, *msg);
+}
+
+// ---- timers ----
+
+void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
+  sa.tm.tick(*this, sa, now);
+  if (sa.state == IkeState::kDead) return;
+  if (sa.state == IkeState::kHalfOpen && now - sa.created_ms >= tun_.half_open_timeout_ms) {
+    fail(sa, "half-open IKE SA timed out");
+    return;
+  }
+  // Children: drained inbound SAs go, pending outbound SAs install after a while, rekeys.
+  for (auto& c : sa.children) {
+    if ((c.state == ChildState::kRekeyed || c.state == ChildState::kDeleting) && c.drain_until_ms &&
+        now >= c.drain_until_ms) {
+      remove_out(sa, c);
+      remove_in(sa, c);
+      c.drain_until_ms = 0;
+      c.spi_in = 0;  // mark for removal
+    }
+    if (c.state == ChildState::kOutPending && now - c.created_ms >= tun_.out_pending_ms)
+      install_pending_out(sa, c);
+  }
+  std::erase_if(sa.children, [](const ChildSa& c) { return c.spi_in == 0; });
+  if (!sa.established()) return;
+  for (auto& c : sa.children) {
+    if (c.state != ChildState::kInstalled || c.rekeying) continue;
+    bool soft_bytes = false;
+    if (sa.conn->child_lifetime_bytes) {
+      SaStats o = kernel_.sa_stats(sa.conn->name, c.spi_out, false);
+      SaStats i = kernel_.sa_stats(sa.conn->name, c.spi_in, true);
+      uint64_t soft = sa.conn->child_lifetime_bytes * (100 - tun_.rekey_margin_pct) / 100;
+      soft_bytes = o.bytes >= soft || i.bytes >= soft;
+    }
+    if (now >= c.rekey_ms || soft_bytes) {
+      c.rekeying = true;
+      sa.tm.queue(make_child_rekey(c.spi_in));
+    }
+  }
+  if (now >= sa.rekey_ms && !sa.rekeying) {
+    sa.rekeying = true;
+    sa.tm.queue(make_ike_rekey());
+  }
+  // Liveness: inbound ESP counts as proof of life; otherwise an empty INFORMATIONAL.
+  if (now >= sa.next_dpd_check_ms) {
+    sa.next_dpd_check_ms = now + 1000;
+    for (auto& c : sa.children)
+      if (c.in_installed) {
+        uint64_t p = kernel_.sa_stats(sa.conn->name, c.spi_in, true).packets;
+        if (p != c.last_in_packets) {
+          c.last_in_packets = p;
+          sa.last_seen_ms = now;
+        }
+      }
+    uint64_t idle = uint64_t(sa.conn->dpd_timeout_s) * 1000 / 3;
+    if (now - sa.last_seen_ms >= idle && sa.tm.idle()) sa.tm.queue(make_dpd());
+  }
+  if (sa.nat_local && now >= sa.next_keepalive_ms) {
+    sa.next_keepalive_ms = now + tun_.keepalive_ms;
+    if (env_.send_keepalive) env_.send_keepalive(sa.local, sa.remote);
+  }
+  sa.tm.initiate(*this, sa);
+}
+
+void Daemon::destroy(IkeSa& sa) {
+  for (auto& c : sa.children) {
+    remove_out(sa, c);
+    remove_in(sa, c);
+  }
+  sa.children.clear();
+}
+
+void Daemon::tick() {
+  uint64_t t = now();
+  std::vector<IkeSa*> all;
+  for (auto& [spi, sa] : sas_) all.push_back(sa.get());
+  for (IkeSa* sa : all)
+    if (sa->state != IkeState::kDead) tick_sa(*sa, t);
+  for (auto it = sas_.begin(); it != sas_.end();) {
+    if (it->second->state == IkeState::kDead) {
+      destroy(*it->second);
+      std::string name = it->second->conn->name;
+      it = sas_.erase(it);
+      update_connection(name);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& cs : conns_)
+    if (cs->want && cs->cfg.initiate && t >= cs->next_initiate_ms && ike_sas(cs->cfg.name).empty())
+      start(*cs);
+}
+
+// ---- status ----
+
+ConnStatus Daemon::status_of(const ConnState& cs) const {
+  ConnStatus s;
+  uint64_t t = env_.now_ms();
+  s.name = cs.cfg.name;
+  s.local = cs.cfg.local.str();
+  s.remote = cs.cfg.remote.str();
+  s.last_error = cs.last_error;
+  s.established_ms = cs.last_established_ms;
+  auto sas = ike_sas(cs.cfg.name);
+  IkeSa* sa = established_sa(cs.cfg.name);
+  s.state = cs.up ? "Connected" : !sas.empty() ? "Connecting" : "NotConnected";
+  if (!sa && !sas.empty()) sa = sas.front();
+  if (!sa) return s;
+  s.local = sa->local.str();
+  s.remote = sa->remote.str();
+  s.initiator = sa->initiator;
+  s.ike_state = to_string(sa->state);
+  s.ike_proposal = sa->suite.encr ? sa->suite.str() : "";
+  s.ike_spi_i = hex64(sa->spi_i);
+  s.ike_spi_r = hex64(sa->spi_r);
+  s.nat_local = sa->nat_local;
+  s.nat_remote = sa->nat_remote;
+  s.ike_rekey_in_s = sa->established() ? secs_left(sa->rekey_ms, t) : -1;
+  for (IkeSa* any : sas)
+    for (const auto& c : any->children) {
+      ChildStatus ch;
+      ch.spi_in = hex32(c.spi_in);
+      ch.spi_out = hex32(c.spi_out);
+      ch.proposal = c.suite.str();
+      ch.state = c.state == ChildState::kInstalled ? "INSTALLED"
+                 : c.state == ChildState::kOutPending ? "INSTALLING"
+                 : c.state == ChildState::kRekeyed ? "REKEYED"
+                                                   : "DELETING";
+      ch.udp_encap = c.udp_encap;
+      ch.rekey_in_s = secs_left(c.rekey_ms, t);
+      ch.expires_in_s = secs_left(c.expire_ms, t);
+      if (c.in_installed) ch.in = kernel_.sa_stats(cs.cfg.name, c.spi_in, true);
+      if (c.out_installed) ch.out = kernel_.sa_stats(cs.cfg.name, c.spi_out, false);
+      for (const auto& x : c.ts_local) ch.ts_local.push_back(x.str());
+      for (const auto& x : c.ts_remote) ch.ts_remote.push_back(x.str());
+      s.in.packets += ch.in.packets;
+      s.in.bytes += ch.in.bytes;
+      s.out.packets += ch.out.packets;
+      s.out.bytes += ch.out.bytes;
+      s.children.push_back(std::move(ch));
+    }
+  return s;
+}
+
+std::vector<ConnStatus> Daemon::status() const {
+  std::vector<ConnStatus> v;
+  for (const auto& cs : conns_) v.push_back(status_of(*cs));
+  return v;
+}
+
+}  // namespace espgw::ike

@@ -1,0 +1,116 @@
+#include "control/ike/task_manager.h"
+
+#include <algorithm>
+
+#include "control/ike/daemon.h"
+#include "control/ike/ike_sa.h"
+#include "control/ike/tasks/tasks.h"
+
+namespace espgw::ike {
+
+void TaskManager::queue(std::unique_ptr<Task> t, bool front) {
+  if (front)
+    queue_.push_front(std::move(t));
+  else
+    queue_.push_back(std::move(t));
+}
+
+void TaskManager::clear() {
+  queue_.clear();
+  active_.reset();
+  req_.clear();
+}
+
+void TaskManager::initiate(Daemon& d, IkeSa& sa) {
+  while (!active_ && !queue_.empty()) {
+    active_ = std::move(queue_.front());
+    queue_.pop_front();
+    retries_ = 0;
+    send_request(d, sa);
+  }
+}
+
+void TaskManager::send_request(Daemon& d, IkeSa& sa) {
+  std::vector<Payload> payloads;
+  if (!active_->build(d, sa, payloads)) {
+    active_.reset();
+    return;
+  }
+  ExchangeType ex = active_->exchange();
+  if (ex == ExchangeType::kIkeSaInit) out_id_ = 0;
+  auto msg = d.encode(sa, ex, false, out_id_, payloads);
+  if (!msg) {
+    d.fail(sa, "cannot encode " + to_string(ex) + " request");
+    return;
+  }
+  req_ = std::move(*msg);
+  if (ex == ExchangeType::kIkeSaInit) sa.init_request = req_;
+  first_ms_ = d.now();
+  tries_ = 0;
+  next_ms_ = first_ms_ + d.tun().retransmit_base_ms;
+  d.send(sa, req_);
+}
+
+void TaskManager::on_response(Daemon& d, IkeSa& sa, const Message& m, ByteView raw) {
+  if (!active_ || m.hdr.message_id != out_id_ || m.hdr.exchange != active_->exchange()) return;
+  if (m.hdr.exchange == ExchangeType::kIkeSaInit) sa.init_response.assign(raw.begin(), raw.end());
+  Task::Result r = active_->process(d, sa, m);
+  if (sa.state == IkeState::kDead) return;  // the task failed the SA (which cleared us)
+  if (m.hdr.exchange != ExchangeType::kIkeSaInit || r != Task::Result::kRetry) ++out_id_;
+  if (r == Task::Result::kRetry && ++retries_ <= d.tun().max_retries) {
+    send_request(d, sa);
+    return;
+  }
+  active_.reset();
+  req_.clear();
+  initiate(d, sa);
+}
+
+void TaskManager::on_request(Daemon& d, IkeSa& sa, const Message& m) {
+  uint32_t id = m.hdr.message_id;
+  if (have_resp_ && id + 1 == in_id_) {  // retransmitted request: same answer
+    d.send(sa, resp_);
+    return;
+  }
+  if (id != in_id_) return;
+  std::vector<Payload> out;
+  switch (m.hdr.exchange) {
+    case ExchangeType::kIkeAuth:
+      respond_ike_auth(d, sa, m, out);
+      break;
+    case ExchangeType::kCreateChildSa:
+      respond_create_child(d, sa, m, out);
+      break;
+    case ExchangeType::kInformational:
+      respond_informational(d, sa, m, out);
+      break;
+    default:
+      return;
+  }
+  auto msg = d.encode(sa, m.hdr.exchange, true, id, out);
+  if (!msg) return;
+  resp_ = std::move(*msg);
+  have_resp_ = true;
+  in_id_ = id + 1;
+  d.send(sa, resp_);
+}
+
+void TaskManager::tick(Daemon& d, IkeSa& sa, uint64_t now) {
+  if (!active_ || req_.empty() || now < next_ms_) return;
+  uint64_t budget = uint64_t(sa.conn->dpd_timeout_s) * 1000 * 2 / 3;
+  if (now - first_ms_ >= budget) {
+    active_->timeout(d, sa);
+    if (sa.state != IkeState::kDead)
+      d.fail(sa, std::string(active_ ? active_->name() : "exchange") + ": peer did not answer",
+             true);
+    return;
+  }
+  ++tries_;
+  ++total_retransmits_;
+  uint64_t iv = d.tun().retransmit_base_ms << std::min(tries_, 10u);
+  next_ms_ = now + std::min(iv, d.tun().retransmit_max_ms);
+  next_ms_ = std::min(next_ms_, first_ms_ + budget);
+  d.send(sa, req_);
+}
+
+}  // namespace espgw::ike

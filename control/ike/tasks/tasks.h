@@ -1,0 +1,51 @@
+// The IKE exchanges. Each file holds one exchange: its initiator task (build/process) and the
+// responder's handling of the request.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "control/ike/message.h"
+#include "control/ike/task.h"
+
+namespace espgw::ike {
+
+struct IkeSa;
+class Daemon;
+
+// IKE_SA_INIT (tasks/ike_init.cpp); the responder side is Daemon::handle_init_request.
+std::unique_ptr<Task> make_ike_init();
+// IKE_AUTH with the first Child SA (tasks/ike_auth.cpp).
+std::unique_ptr<Task> make_ike_auth();
+void respond_ike_auth(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
+// CREATE_CHILD_SA rekeying a Child SA, identified by its inbound SPI (tasks/child_rekey.cpp).
+std::unique_ptr<Task> make_child_rekey(uint32_t spi_in);
+void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
+// CREATE_CHILD_SA rekeying the IKE SA (tasks/ike_rekey.cpp).
+std::unique_ptr<Task> make_ike_rekey();
+void respond_ike_rekey(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
+// INFORMATIONAL with DELETE (tasks/delete.cpp): Child SAs by inbound SPI, or the IKE SA.
+std::unique_ptr<Task> make_child_delete(std::vector<uint32_t> spis_in);
+std::unique_ptr<Task> make_ike_delete();
+// INFORMATIONAL without payloads: liveness check (tasks/dpd.cpp). Also the responder of every
+// INFORMATIONAL request (deletes, notifies, empty).
+std::unique_ptr<Task> make_dpd();
+void respond_informational(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
+
+// Helpers shared by the tasks (tasks/common.cpp).
+const NotifyPayload* first_error(const Message& m);
+// Responder traffic-selector narrowing: the intersection of the peer's selectors with ours.
+std::vector<TrafficSelector> narrow_ts(const std::vector<TrafficSelector>& theirs,
+                                       const std::vector<TrafficSelector>& ours);
+// True if every selector of `got` lies within one of `offered`.
+bool ts_subset(const std::vector<TrafficSelector>& got,
+               const std::vector<TrafficSelector>& offered);
+Proposal with_spi(Proposal p, uint32_t spi);
+std::vector<Proposal> with_spi(std::vector<Proposal> ps, uint32_t spi);
+std::vector<Proposal> with_ike_spi(std::vector<Proposal> ps, uint64_t spi);
+uint32_t spi32_of(const Proposal& p);
+uint64_t spi64_of(const Proposal& p);
+Bytes nat_hash_bytes(uint64_t spi_i, uint64_t spi_r, const Endpoint& e);
+
+}  // namespace espgw::ike
