@@ -285,16 +285,21 @@ class Worker {
   }
 
   // Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
-  bool account(SaRt* sa, uint64_t bytes, uint64_t packets = 1) {
+  // b0/n0 (optional): the SA's bytes and packets before these.
+  bool account(SaRt* sa, uint64_t bytes, uint64_t packets = 1, uint64_t* b0 = nullptr,
+               uint64_t* n0 = nullptr) {
     uint64_t b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     uint64_t n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
+    if (b0) *b0 = b - bytes;
+    if (n0) *n0 = n - packets;
+    // soft first: a run of packets may cross both limits at once
+    if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
+        !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
+      sa_event(sa, SaEvent::kSoftExpired);
     if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
       if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
       return false;
     }
-    if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
-        !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
-      sa_event(sa, SaEvent::kSoftExpired);
     return true;
   }
 
@@ -585,12 +590,27 @@ class Worker {
       uint64_t run_bytes = 0;
       for (; j < n && out[j].sa == sa; ++j) run_bytes += out[j].p.l3_len;
       const unsigned run = j - i;
-      bool alive = !sa->expired.load(std::memory_order_relaxed) && account(sa, run_bytes, run);
-      uint64_t base = alive ? sa->seq.fetch_add(run, std::memory_order_relaxed) : 0;
+      unsigned fit = 0;  // how many packets of the run go out
+      uint64_t b0, n0;
+      if (!sa->expired.load(std::memory_order_relaxed)) {
+        if (account(sa, run_bytes, run, &b0, &n0)) {
+          fit = run;
+        } else {  // the run crossed a hard limit: the packets up to that limit still go out
+          for (uint64_t b = b0; fit < run; ++fit) {
+            b += out[i + fit].p.l3_len;
+            if ((sa->hard.packets && n0 + fit + 1 > sa->hard.packets) ||
+                (sa->hard.bytes && b > sa->hard.bytes))
+              break;
+          }
+        }
+      }
+      bool alive = fit > 0;
+      uint64_t base = alive ? sa->seq.fetch_add(fit, std::memory_order_relaxed) : 0;
       for (unsigned r = 0; r < run; ++r, ++i) {
         rte_mbuf* m = out[i].m;
         const Parsed& p = out[i].p;
         uint64_t seq = base + 1 + r;
+        if (r == fit) alive = false;
         // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
         if (alive && ((!sa->esn && seq > 0xffffffffull) || seq == 0)) {
           if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
