@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "crypto/ipsecmb_engine.h"
+#include "dataplane/bgp_service.h"
 #include "dataplane/port.h"
 #include "dataplane/sa.h"
 
@@ -84,6 +85,7 @@ bool Gateway::start(std::string* err) {
   }
   launched_ = true;
   if (!ctl_->init(err)) return false;
+  if (!add_bgp_service(*ctl_, err)) return false;
   register_telemetry(*rt_, *ctl_);
   return true;
 }

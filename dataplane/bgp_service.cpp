@@ -1,0 +1,555 @@
+#include "dataplane/bgp_service.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "control/bgp/format.h"
+#include "control/bgp/speaker.h"
+#include "dataplane/port.h"
+
+namespace espgw::dp {
+namespace {
+
+constexpr uint16_t kBgpPort = 179;
+constexpr int kTtl = 64;                 // eBGP multihop: the peer is behind the tunnel
+constexpr size_t kMaxTxBuffer = 256u << 20;
+
+socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(port);
+  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+IpAddr from_sockaddr(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    IpAddr a;
+    a.family = 4;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+    return a;
+  }
+  auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  IpAddr a = IpAddr::v6(reinterpret_cast<const uint8_t*>(&s6->sin6_addr));
+  if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+    IpAddr v4;
+    v4.family = 4;
+    std::memcpy(v4.bytes.data(), a.bytes.data() + 12, 4);
+    return v4;
+  }
+  return a;
+}
+
+void set_socket_options(int fd, bool v6) {
+  int one = 1, ttl = kTtl;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl);
+  else setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+  // BGP traffic is network control (DSCP CS6).
+  int tos = 0xc0;
+  if (!v6) setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+}
+
+std::string uptime_str(uint64_t s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%02llu:%02llu:%02llu", (unsigned long long)(s / 3600),
+                (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
+  return b;
+}
+
+class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
+ public:
+  explicit BgpService(Control& ctl) : ctl_(ctl), cfg_(ctl.config()) {}
+  ~BgpService() override {
+    if (speaker_) speaker_->stop(monotonic_ms());
+    for (auto& [id, s] : socks_) ::close(s.fd);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+
+  bool init(std::string* err);
+
+  // Service.
+  std::vector<int> fds() const override {
+    std::vector<int> v;
+    if (listen_fd_ >= 0) v.push_back(listen_fd_);
+    for (const auto& [id, s] : socks_)
+      if (!s.connecting) v.push_back(s.fd);
+    return v;
+  }
+  void on_readable(int fd, uint64_t now) override;
+  void tick(uint64_t now) override;
+
+  // bgp::Transport.
+  bgp::ConnId connect(const IpAddr& local, const IpAddr& remote) override;
+  bool send(bgp::ConnId c, std::span<const uint8_t> bytes) override;
+  void close(bgp::ConnId c) override;
+
+  // bgp::FibSink.
+  void fib_update(const Prefix& p, const std::vector<const bgp::Path*>& paths) override;
+  void fib_commit() override;
+
+ private:
+  struct Sock {
+    int fd = -1;
+    bool connecting = false;
+    bgp::Bytes tx;
+  };
+  struct PeerInfo {
+    std::string connection;  // its tunnel is named like the connection (IKE) ...
+    IpAddr address;
+  };
+
+  bool resolve(const bgp::Path& path, NhSpec& nh, std::string* why) const;
+  void flush_tx(bgp::ConnId c);
+  void drop(bgp::ConnId c, uint64_t now);  // the transport failed: tell the speaker
+  void register_commands();
+  api::Json peers_json(uint64_t now) const;
+  api::Json routes_json(const api::Args& a) const;
+
+  Control& ctl_;
+  const model::Config& cfg_;
+  IpAddr local_;
+  std::unique_ptr<bgp::Speaker> speaker_;
+  std::map<bgp::PeerId, PeerInfo> peer_info_;
+  int listen_fd_ = -1;
+  std::map<bgp::ConnId, Sock> socks_;
+  std::map<int, bgp::ConnId> by_fd_;
+  bgp::ConnId next_conn_ = 1;
+  std::set<Prefix> unresolved_;  // selected routes without a usable next hop (retried)
+  std::map<Prefix, NhSpec> installed_;
+  uint64_t next_retry_ = 0;
+  uint64_t fib_errors_ = 0;
+  std::string last_fib_error_;
+};
+
+bool BgpService::init(std::string* err) {
+  const auto& gw = cfg_.gateway;
+  const auto& inst = gw.instances.at(cfg_.instance.index);
+  local_ = inst.bgp_peering_address;
+  const std::string& x = cfg_.instance.exception_iface;
+  // Our peering address lives on the exception TAP: the kernel owns the TCP sessions.
+  if (!x.empty()) {
+    std::vector<std::string> cmd =
+        local_.is_v4() ? std::vector<std::string>{"ip", "addr", "replace", local_.str() + "/32", "dev", x}
+                       : std::vector<std::string>{"ip", "-6", "addr", "replace", local_.str() + "/128",
+                                                  "dev", x, "nodad"};
+    if (!run_command(cmd, err)) return *err = "bgp: " + *err, false;
+  }
+  // ... and is a local route in the FIB (the exception port is the last port).
+  Prefix host{local_, uint8_t(local_.is_v4() ? 32 : 128)};
+  NhSpec lnh{NhKind::kLocal, uint16_t(cfg_.instance.ports.size()), {}, 0};
+  if (!ctl_.routes().add(host, RouteSource::kLocal, lnh, err) || !ctl_.routes().commit(err))
+    return *err = "bgp: local route " + host.str() + ": " + *err, false;
+
+  bgp::SpeakerConfig sc;
+  sc.local.asn = gw.asn;
+  sc.local.router_id = local_.is_v4() ? local_.v4_host()
+                       : inst.public_ip.is_v4() ? inst.public_ip.v4_host() : 1;
+  sc.originate = gw.address_spaces;
+  speaker_ = std::make_unique<bgp::Speaker>(sc, *this, this);
+  for (const auto& conn : cfg_.connections) {
+    if (!conn.enable_bgp) continue;
+    const model::LocalNetworkGateway* lng = cfg_.find_lng(conn.peer);
+    if (!lng || !lng->bgp_peering_address.is_set()) continue;
+    bgp::PeerConfig pc;
+    pc.name = conn.name;
+    pc.address = lng->bgp_peering_address;
+    pc.asn = lng->asn;
+    pc.local_address = local_;
+    // A peer on one of our connected networks gets that port's addresses as next hops (what it
+    // can resolve on the link); a peer behind a tunnel gets the peering address.
+    for (const auto& port : cfg_.instance.ports)
+      for (const auto& a : port.addresses)
+        if (a.connected().contains(pc.address))
+          for (const auto& b : port.addresses) {
+            if (b.addr.is_v4() && !pc.next_hop_v4) pc.next_hop_v4 = b.addr;
+            if (b.addr.is_v6() && !pc.next_hop_v6) pc.next_hop_v6 = b.addr;
+          }
+    bgp::PeerId id = speaker_->add_peer(pc);
+    peer_info_[id] = {conn.name, pc.address};
+  }
+
+  listen_fd_ = ::socket(local_.is_v4() ? AF_INET : AF_INET6,
+                        SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return *err = std::string("bgp: socket: ") + strerror(errno), false;
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(listen_fd_, SOL_IP, IP_FREEBIND, &one, sizeof one);
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(local_, kBgpPort, ss);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(listen_fd_, 16) != 0)
+    return *err = "bgp: listen on " + local_.str() + ":179: " + strerror(errno), false;
+  register_commands();
+  speaker_->start(monotonic_ms());
+  std::printf("espgw: bgp: AS %u, peering address %s, %zu peer(s)\n", gw.asn, local_.str().c_str(),
+              peer_info_.size());
+  std::fflush(stdout);
+  return true;
+}
+
+// ---- transport -----------------------------------------------------------------------------
+
+bgp::ConnId BgpService::connect(const IpAddr& local, const IpAddr& remote) {
+  int fd = ::socket(remote.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  int one = 1;
+  setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof one);
+  set_socket_options(fd, remote.is_v6());
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(local, 0, ss);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  len = to_sockaddr(remote, kBgpPort, ss);
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  if (r != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return 0;
+  }
+  bgp::ConnId id = next_conn_++;
+  socks_[id] = {fd, true, {}};
+  by_fd_[fd] = id;
+  return id;
+}
+
+bool BgpService::send(bgp::ConnId c, std::span<const uint8_t> bytes) {
+  auto it = socks_.find(c);
+  if (it == socks_.end()) return false;
+  Sock& s = it->second;
+  if (s.tx.size() + bytes.size() > kMaxTxBuffer) return false;
+  s.tx.insert(s.tx.end(), bytes.begin(), bytes.end());
+  if (!s.connecting) flush_tx(c);
+  return true;
+}
+
+void BgpService::flush_tx(bgp::ConnId c) {
+  auto it = socks_.find(c);
+  if (it == socks_.end()) return;
+  Sock& s = it->second;
+  size_t off = 0;
+  while (off < s.tx.size()) {
+    ssize_t n = ::send(s.fd, s.tx.data() + off, s.tx.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) break;  // EAGAIN: later; errors show up on the read side
+    off += size_t(n);
+  }
+  s.tx.erase(s.tx.begin(), s.tx.begin() + ptrdiff_t(off));
+}
+
+void BgpService::close(bgp::ConnId c) {
+  auto it = socks_.find(c);
+  if (it == socks_.end()) return;
+  if (!it->second.connecting) flush_tx(c);  // a final NOTIFICATION, if the socket takes it
+  by_fd_.erase(it->second.fd);
+  ::close(it->second.fd);
+  socks_.erase(it);
+}
+
+void BgpService::drop(bgp::ConnId c, uint64_t now) {
+  auto it = socks_.find(c);
+  if (it == socks_.end()) return;
+  bool was_connecting = it->second.connecting;
+  by_fd_.erase(it->second.fd);
+  ::close(it->second.fd);
+  socks_.erase(it);
+  if (was_connecting) speaker_->on_connect_failed(c, now);
+  else speaker_->on_closed(c, now);
+}
+
+void BgpService::on_readable(int fd, uint64_t now) {
+  if (fd == listen_fd_) {
+    for (;;) {
+      sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      int c = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) break;
+      set_socket_options(c, ss.ss_family == AF_INET6);
+      bgp::ConnId id = next_conn_++;
+      socks_[id] = {c, false, {}};
+      by_fd_[c] = id;
+      if (!speaker_->on_accept(id, from_sockaddr(ss), now)) close(id);
+    }
+    return;
+  }
+  auto f = by_fd_.find(fd);
+  if (f == by_fd_.end()) return;
+  const bgp::ConnId id = f->second;
+  uint8_t buf[65536];
+  for (int i = 0; i < 64 && socks_.count(id); ++i) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      speaker_->on_data(id, std::span<const uint8_t>(buf, size_t(n)), now);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+    drop(id, now);  // EOF or error
+    break;
+  }
+  if (socks_.count(id)) flush_tx(id);
+}
+
+void BgpService::tick(uint64_t now) {
+  // Outgoing connects complete with POLLOUT, which the control loop does not watch.
+  std::vector<bgp::ConnId> done, failed;
+  for (auto& [id, s] : socks_) {
+    if (!s.connecting) continue;
+    pollfd p{s.fd, POLLOUT, 0};
+    if (::poll(&p, 1, 0) <= 0) continue;
+    int e = 0;
+    socklen_t l = sizeof e;
+    getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &e, &l);
+    (e == 0 && (p.revents & POLLOUT) ? done : failed).push_back(id);
+  }
+  for (auto id : done) {
+    socks_[id].connecting = false;
+    speaker_->on_connected(id, now);
+    flush_tx(id);
+  }
+  for (auto id : failed) drop(id, now);
+  speaker_->tick(now);
+  for (auto& [id, s] : socks_)
+    if (!s.connecting && !s.tx.empty()) flush_tx(id);
+  if (now >= next_retry_ && !unresolved_.empty()) {  // e.g. the tunnel came up later
+    next_retry_ = now + 1000;
+    std::set<Prefix> retry;
+    retry.swap(unresolved_);
+    for (const auto& p : retry) {
+      const bgp::Rib::Entry* e = speaker_->rib().find(p);
+      std::vector<const bgp::Path*> sel;
+      if (e)
+        for (uint32_t i : e->selected)
+          if (e->paths[i].peer != bgp::kLocalPeer) sel.push_back(&e->paths[i]);
+      fib_update(p, sel);
+    }
+    fib_commit();
+  }
+}
+
+// ---- FIB -----------------------------------------------------------------------------------
+
+// The next hop of a learned route: the tunnel of the connection it was learned over (IKE names
+// tunnels after connections), else a static route's tunnel covering the BGP next hop or the
+// peer, else the BGP next hop or the peer on a connected network.
+bool BgpService::resolve(const bgp::Path& path, NhSpec& nh, std::string* why) const {
+  auto it = peer_info_.find(path.peer);
+  if (it == peer_info_.end()) return *why = "unknown peer", false;
+  const PeerInfo& pi = it->second;
+  nh = {};
+  if (uint32_t t = const_cast<Control&>(ctl_).sas().tunnel_by_name(pi.connection)) {
+    nh.kind = NhKind::kTunnel;
+    nh.tunnel = t;
+    return true;
+  }
+  for (const IpAddr& target : {path.next_hop, pi.address}) {
+    const model::Route* bestr = nullptr;
+    for (const auto& r : cfg_.instance.routes)
+      if (!r.tunnel.empty() && r.prefix.contains(target) && (!bestr || r.prefix.len > bestr->prefix.len))
+        bestr = &r;
+    if (bestr) {
+      if (uint32_t t = const_cast<Control&>(ctl_).sas().tunnel_by_name(bestr->tunnel)) {
+        nh.kind = NhKind::kTunnel;
+        nh.tunnel = t;
+        return true;
+      }
+    }
+  }
+  for (const IpAddr& target : {path.next_hop, pi.address}) {
+    if (!target.is_set()) continue;
+    NhSpec v;
+    std::string e;
+    if (ctl_.routes().resolve_via(target, "", v, &e)) {
+      nh = v;
+      return true;
+    }
+  }
+  *why = "no tunnel or connected network reaches " + path.next_hop.str();
+  return false;
+}
+
+void BgpService::fib_update(const Prefix& p, const std::vector<const bgp::Path*>& paths) {
+  RouteTable& rt = ctl_.routes();
+  unresolved_.erase(p);
+  if (paths.empty()) {
+    if (installed_.erase(p)) rt.del(p, RouteSource::kBgp);
+    return;
+  }
+  NhSpec nh;
+  std::string why;
+  bool ok = false;
+  for (const bgp::Path* path : paths)  // the best path first; an equal one if it cannot be used
+    if ((ok = resolve(*path, nh, &why))) break;
+  if (ok && nh.kind == NhKind::kVia && nh.gw.family != p.addr.family) ok = false;
+  if (!ok) {
+    unresolved_.insert(p);
+    if (installed_.erase(p)) rt.del(p, RouteSource::kBgp);
+    return;
+  }
+  auto it = installed_.find(p);
+  if (it != installed_.end() && it->second == nh) return;
+  std::string err;
+  if (!rt.add(p, RouteSource::kBgp, nh, &err)) {
+    ++fib_errors_;
+    last_fib_error_ = p.str() + ": " + err;
+    unresolved_.insert(p);
+    return;
+  }
+  installed_[p] = nh;
+}
+
+void BgpService::fib_commit() {
+  std::string err;
+  if (!ctl_.routes().commit(&err)) {
+    ++fib_errors_;
+    last_fib_error_ = err;
+    std::fprintf(stderr, "espgw: bgp: FIB commit failed: %s\n", err.c_str());
+  }
+}
+
+// ---- status --------------------------------------------------------------------------------
+
+api::Json BgpService::peers_json(uint64_t now) const {
+  api::Json a = api::Json::array();
+  for (const auto& p : speaker_->peers()) {
+    const auto& c = p->config();
+    const auto& st = p->stats();
+    const bool up = p->state() == bgp::State::kEstablished;
+    uint64_t uptime = up ? (now - st.established_at_ms) / 1000 : 0;
+    const auto& cnt = speaker_->counters(p->id());
+    a.push_back({{"name", c.name},
+                 {"neighbor", c.address.str()},
+                 {"local_address", c.local_address.str()},
+                 {"asn", c.asn},
+                 {"local_asn", speaker_->config().local.asn},
+                 {"state", bgp::state_name(p->state())},
+                 {"connected_duration", uptime_str(uptime)},
+                 {"uptime_s", uptime},
+                 {"hold_time", up ? p->negotiated_hold() : 0},
+                 {"prefixes_received", speaker_->rib().adj_in_count(p->id())},
+                 {"prefixes_sent", speaker_->adj_out_count(p->id())},
+                 {"messages_received", st.msgs_in},
+                 {"messages_sent", st.msgs_out},
+                 {"updates_received", st.updates_in},
+                 {"updates_sent", st.updates_out},
+                 {"established_transitions", st.established_transitions},
+                 {"refused", {{"as_loop", cnt.refused_loop},
+                              {"own_address_space", cnt.refused_own_space},
+                              {"first_as", cnt.refused_first_as},
+                              {"max_prefix", cnt.refused_max_prefix}}},
+                 {"last_error", st.last_error},
+                 {"last_state_change", st.last_reason}});
+  }
+  return a;
+}
+
+api::Json BgpService::routes_json(const api::Args& args) const {
+  std::optional<Prefix> only;
+  if (!args.empty()) {
+    only = Prefix::parse(args[0]);
+    if (!only) throw api::RequestError("bad prefix '" + args[0] + "'");
+  }
+  api::Json a = api::Json::array();
+  for (const auto& [p, e] : speaker_->rib().entries()) {
+    if (only && p != *only) continue;
+    for (uint32_t i = 0; i < e.paths.size(); ++i) {
+      const bgp::Path& path = e.paths[i];
+      auto sel = std::find(e.selected.begin(), e.selected.end(), i);
+      std::string from = "local", peer_addr;
+      if (path.peer != bgp::kLocalPeer) {
+        const auto* pr = const_cast<bgp::Speaker&>(*speaker_).peer(path.peer);
+        from = pr->config().name;
+        peer_addr = pr->config().address.str();
+      }
+      const auto& at = *path.attrs;
+      api::Json comms = api::Json::array();
+      if (at.communities)
+        for (uint32_t c : *at.communities) comms.push_back(bgp::community_str(c));
+      a.push_back({{"prefix", p.str()},
+                   {"next_hop", path.peer == bgp::kLocalPeer ? local_.str() : path.next_hop.str()},
+                   {"learned_from", from},
+                   {"source_peer", peer_addr},
+                   {"as_path", at.as_path ? at.as_path->str() : ""},
+                   {"origin", at.origin ? bgp::origin_str(*at.origin) : ""},
+                   {"med", at.med ? api::Json(*at.med) : api::Json()},
+                   {"communities", comms},
+                   {"best", sel == e.selected.begin()},
+                   {"multipath", sel != e.selected.end()},
+                   {"stale", path.stale},
+                   {"in_fib", path.peer != bgp::kLocalPeer && sel != e.selected.end() &&
+                                  installed_.count(p) > 0}});
+    }
+  }
+  return a;
+}
+
+void BgpService::register_commands() {
+  auto& api = ctl_.api();
+  api.add({"show", "bgp", "peers"}, [this](const api::Args&) { return peers_json(monotonic_ms()); },
+          "show bgp peers");
+  api.add({"show", "bgp", "routes"}, [this](const api::Args& a) { return routes_json(a); },
+          "show bgp routes [PREFIX]");
+  api.add({"show", "bgp", "summary"},
+          [this](const api::Args&) {
+            size_t up = 0;
+            for (const auto& p : speaker_->peers()) up += p->state() == bgp::State::kEstablished;
+            return api::Json{{"asn", speaker_->config().local.asn},
+                             {"router_id", IpAddr::v4(speaker_->config().local.router_id).str()},
+                             {"peering_address", local_.str()},
+                             {"peers", speaker_->peers().size()},
+                             {"established", up},
+                             {"loc_rib_prefixes", speaker_->rib().size()},
+                             {"fib_routes", installed_.size()},
+                             {"unresolved", unresolved_.size()},
+                             {"fib_errors", fib_errors_},
+                             {"last_fib_error", last_fib_error_}};
+          },
+          "show bgp summary");
+  api.add({"bgp", "reset"},
+          [this](const api::Args& a) {
+            if (a.size() != 1) throw api::RequestError("expected: bgp reset NAME|ADDRESS");
+            for (const auto& p : speaker_->peers())
+              if (p->config().name == a[0] || p->config().address.str() == a[0]) {
+                speaker_->reset_peer(p->id(), monotonic_ms());
+                return api::Json{{"reset", p->config().name}};
+              }
+            throw api::RequestError("no BGP peer " + a[0]);
+          },
+          "bgp reset NAME|ADDRESS");
+}
+
+}  // namespace
+
+bool add_bgp_service(Control& ctl, std::string* err) {
+  const auto& cfg = ctl.config();
+  bool any = false;
+  for (const auto& c : cfg.connections) any |= c.enable_bgp;
+  if (!any) return true;
+  if (cfg.instance.index >= cfg.gateway.instances.size() ||
+      !cfg.gateway.instances[cfg.instance.index].bgp_peering_address.is_set())
+    return true;  // validation requires it; nothing to run without it
+  auto s = std::make_unique<BgpService>(ctl);
+  if (!s->init(err)) return false;
+  ctl.add_service(std::move(s));
+  return true;
+}
+
+}  // namespace espgw::dp

@@ -1,0 +1,426 @@
+"""BGP-4 interop: espgw's speaker against the real daemons from Debian (BIRD 2, FRR 8 bgpd,
+GoBGP 3) in network namespaces. Sessions, IPv4 and IPv6 prefixes both ways, withdrawal, session
+reset and recovery, forwarding over the learned routes; eBGP multihop across an ESP tunnel on the
+seeds' shape (gateway AS 65010 at 10.12.255.4, on-prem AS 65050 at 10.52.255.253); transit
+on-prem <-> VNet1 <-> VNet2.
+
+Shapes (namespaces prefixed "tg1"/"tg2"/"tg3", daemon files under /tmp/tg1-bgp):
+  direct:  [a: daemon AS65050 10.1.0.10] -- espgw AS65010 (peering 10.12.255.4) -- [b: host]
+  tunnel:  [a: host] -- gw1 AS65010 (10.12.255.4) == ESP == gw2 (plain static tunnel) --
+           [b: BIRD AS65050 on 10.52.255.253]
+  transit: [a: BIRD AS65050] -- gw1 VNet1 AS65010 == ESP (BGP over it) == gw2 VNet2 AS65020 -- [b]
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ping, run
+import topo
+
+STATE = "/tmp/tg1-bgp"
+PEERING = "10.12.255.4"
+ONPREM_AS = 65050
+BIRD, BIRDC = "/usr/sbin/bird", "/usr/sbin/birdc"
+GOBGPD, GOBGP = "/usr/bin/gobgpd", "/usr/bin/gobgp"
+ZEBRA, BGPD, VTYSH = "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/bin/vtysh"
+
+
+def wait_for(cond, timeout=30.0, what="condition", interval=0.2):
+    return topo.wait_for(cond, timeout, what, interval)
+
+
+# ---- daemons ---------------------------------------------------------------------------------
+
+class Daemon:
+    """A third-party BGP daemon in namespace ns: AS 65050, announces v4 and v6 prefixes."""
+
+    def __init__(self, ns, name, local, peer, peer_as=65010, v4=("10.50.0.0/16",),
+                 v6=("fd00:50::/48",), v6_nexthop=None):
+        self.ns, self.name, self.local, self.peer, self.peer_as = ns, name, local, peer, peer_as
+        self.v4, self.v6, self.v6_nexthop = list(v4), list(v6), v6_nexthop
+        self.dir = os.path.join(STATE, "%s-%s" % (ns, name))
+        self.procs = []  # (Popen, exe)
+
+    def spawn(self, exe, *args, user_dir_owner=None):
+        log = open(os.path.join(self.dir, os.path.basename(exe) + ".out"), "w")
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns, exe] + [str(a) for a in args],
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append((p, exe))
+        return p
+
+    def prepare(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        os.chmod(STATE, 0o755)
+
+    def stop(self):
+        for p, exe in reversed(self.procs):
+            try:
+                if os.readlink("/proc/%d/exe" % p.pid) != exe:
+                    continue
+            except OSError:
+                continue
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.procs = []
+
+    def cmd(self, *args, check=True):
+        r = run(self.ns, *args, timeout=20)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s: %s %s" % (" ".join(map(str, args)), r.stdout, r.stderr))
+        return r.stdout
+
+
+class Bird(Daemon):
+    def start(self):
+        self.prepare()
+        nh6 = "next hop address %s;" % self.v6_nexthop if self.v6_nexthop else ""
+        conf = """
+log "{d}/bird.log" all;
+router id {local};
+protocol device {{ scan time 10; }}
+protocol direct {{ ipv4; ipv6; }}
+protocol static s4 {{ ipv4; {r4} }}
+protocol static s6 {{ ipv6; {r6} }}
+{extra}
+protocol bgp espgw {{
+  local {local} as {asn};
+  neighbor {peer} as {peer_as};
+  multihop 2;
+  connect delay time 1;
+  connect retry time 3;
+  error wait time 1, 5;
+  hold time 30; keepalive time 10;
+  ipv4 {{ import all; export where proto = "s4"; next hop self; }};
+  ipv6 {{ import all; export where proto = "s6"; {nh6} }};
+}}
+""".format(d=self.dir, local=self.local, asn=ONPREM_AS, peer=self.peer, peer_as=self.peer_as,
+           r4=" ".join("route %s unreachable;" % p for p in self.v4),
+           r6=" ".join("route %s unreachable;" % p for p in self.v6), nh6=nh6,
+           extra=getattr(self, "extra", ""))
+        with open(os.path.join(self.dir, "bird.conf"), "w") as f:
+            f.write(conf)
+        self.ctl = os.path.join(self.dir, "bird.ctl")
+        self.spawn(BIRD, "-f", "-c", os.path.join(self.dir, "bird.conf"), "-s", self.ctl)
+        wait_for(lambda: os.path.exists(self.ctl), 10, "bird control socket")
+
+    def birdc(self, *args):
+        r = subprocess.run([BIRDC, "-s", self.ctl] + list(args), capture_output=True, text=True,
+                           timeout=10)
+        return r.stdout
+
+    def established(self):
+        return "Established" in self.birdc("show", "protocols", "espgw")
+
+    def learned(self, prefix):
+        return "BGP.as_path: 65010" in self.birdc("show", "route", prefix, "all")
+
+    def as_path(self, prefix):
+        for line in self.birdc("show", "route", prefix, "all").splitlines():
+            if "BGP.as_path" in line:
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def withdraw(self, prefix):
+        assert prefix == self.v4[0]
+        self.birdc("disable", "s4")
+
+    def announce_again(self, prefix):
+        self.birdc("enable", "s4")
+
+    def reset(self):
+        self.birdc("restart", "espgw")
+
+
+class GoBgp(Daemon):
+    def start(self):
+        self.prepare()
+        conf = """
+[global.config]
+  as = {asn}
+  router-id = "{local}"
+  local-address-list = ["{local}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{peer}"
+    peer-as = {peer_as}
+  [neighbors.transport.config]
+    local-address = "{local}"
+  [neighbors.ebgp-multihop.config]
+    enabled = true
+    multihop-ttl = 2
+  [neighbors.timers.config]
+    connect-retry = 3
+    hold-time = 30
+    keepalive-interval = 10
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+""".format(asn=ONPREM_AS, local=self.local, peer=self.peer, peer_as=self.peer_as)
+        path = os.path.join(self.dir, "gobgpd.toml")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.spawn(GOBGPD, "-f", path, "-t", "toml", "--api-hosts", "127.0.0.1:50051",
+                   "--pprof-disable", "-p")
+        wait_for(lambda: run(self.ns, GOBGP, "global").returncode == 0, 15, "gobgpd API")
+        for p in self.v4:
+            self.cmd(GOBGP, "global", "rib", "add", p, "-a", "ipv4")
+        for p in self.v6:
+            self.cmd(GOBGP, "global", "rib", "add", p, "nexthop", self.v6_nexthop or "::",
+                     "-a", "ipv6")
+
+    def established(self):
+        return "Establ" in self.cmd(GOBGP, "neighbor", check=False)
+
+    def learned(self, prefix):
+        fam = "ipv6" if ":" in prefix else "ipv4"
+        out = self.cmd(GOBGP, "global", "rib", "-a", fam, prefix, check=False)
+        return "65010" in out
+
+    def as_path(self, prefix):
+        fam = "ipv6" if ":" in prefix else "ipv4"
+        out = self.cmd(GOBGP, "global", "rib", "-a", fam, prefix, "-j", check=False)
+        try:
+            d = json.loads(out)
+        except ValueError:
+            return None
+        for dest in d.values() if isinstance(d, dict) else []:
+            for path in dest:
+                for a in path.get("attrs", []):
+                    if a.get("type") == 2:
+                        return " ".join(str(x) for s in a["as_paths"] for x in s["asns"])
+        return None
+
+    def withdraw(self, prefix):
+        self.cmd(GOBGP, "global", "rib", "del", prefix, "-a", "ipv4")
+
+    def announce_again(self, prefix):
+        self.cmd(GOBGP, "global", "rib", "add", prefix, "-a", "ipv4")
+
+    def reset(self):
+        self.cmd(GOBGP, "neighbor", self.peer, "reset")
+
+
+class Frr(Daemon):
+    def start(self):
+        self.prepare()
+        with open(os.path.join(self.dir, "zebra.conf"), "w") as f:
+            f.write("hostname tg1-zebra\nlog file %s/zebra.log\n" % self.dir)
+        conf = """hostname tg1-bgpd
+log file {d}/bgpd.log
+router bgp {asn}
+ bgp router-id {local}
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ timers bgp 10 30
+ neighbor {peer} remote-as {peer_as}
+ neighbor {peer} ebgp-multihop 2
+ neighbor {peer} update-source {local}
+ neighbor {peer} timers connect 3
+ address-family ipv4 unicast
+{n4}
+ exit-address-family
+ address-family ipv6 unicast
+{n6}
+  neighbor {peer} activate
+ exit-address-family
+""".format(d=self.dir, asn=ONPREM_AS, local=self.local, peer=self.peer, peer_as=self.peer_as,
+           n4="\n".join("  network %s" % p for p in self.v4),
+           n6="\n".join("  network %s" % p for p in self.v6))
+        with open(os.path.join(self.dir, "bgpd.conf"), "w") as f:
+            f.write(conf)
+        subprocess.run(["chown", "-R", "frr:frr", self.dir], check=True)
+        zs = os.path.join(self.dir, "zserv.api")
+        self.spawn(ZEBRA, "-f", os.path.join(self.dir, "zebra.conf"), "-i",
+                   os.path.join(self.dir, "zebra.pid"), "-z", zs, "--vty_socket", self.dir,
+                   "-P", "0")
+        wait_for(lambda: os.path.exists(zs), 10, "zebra zserv socket")
+        self.spawn(BGPD, "-f", os.path.join(self.dir, "bgpd.conf"), "-i",
+                   os.path.join(self.dir, "bgpd.pid"), "-z", zs, "--vty_socket", self.dir,
+                   "-P", "0")
+        wait_for(lambda: os.path.exists(os.path.join(self.dir, "bgpd.vty")), 10, "bgpd vty")
+
+    def vty(self, *cmds):
+        args = [VTYSH, "--vty_socket", self.dir]
+        for c in cmds:
+            args += ["-c", c]
+        return subprocess.run(args, capture_output=True, text=True, timeout=15).stdout
+
+    def established(self):
+        out = self.vty("show bgp neighbors %s json" % self.peer)
+        try:
+            return json.loads(out)[self.peer]["bgpState"] == "Established"
+        except (ValueError, KeyError):
+            return False
+
+    def learned(self, prefix):
+        fam = "ipv6" if ":" in prefix else "ipv4"
+        out = self.vty("show bgp %s unicast %s json" % (fam, prefix))
+        try:
+            return any("65010" in p["aspath"]["string"] for p in json.loads(out)["paths"])
+        except (ValueError, KeyError):
+            return False
+
+    def as_path(self, prefix):
+        fam = "ipv6" if ":" in prefix else "ipv4"
+        try:
+            return json.loads(self.vty("show bgp %s unicast %s json" % (fam, prefix)))[
+                "paths"][0]["aspath"]["string"]
+        except (ValueError, KeyError, IndexError):
+            return None
+
+    def _network(self, prefix, neg):
+        self.vty("configure terminal", "router bgp %d" % ONPREM_AS,
+                 "address-family ipv4 unicast", ("no " if neg else "") + "network " + prefix)
+
+    def withdraw(self, prefix):
+        self._network(prefix, True)
+
+    def announce_again(self, prefix):
+        self._network(prefix, False)
+
+    def reset(self):
+        self.vty("clear bgp %s" % self.peer)
+
+
+DAEMONS = {"bird": Bird, "frr": Frr, "gobgp": GoBgp}
+
+
+# ---- gateway configs -------------------------------------------------------------------------
+
+def bgp_sections(cfg, peering, lng_name, lng_asn, lng_addr, conn_name, gateway_ip="192.0.2.50",
+                 address_spaces=None, asn=65010):
+    g = cfg["gateway"]
+    g["asn"] = asn
+    if address_spaces is not None:
+        g["address_spaces"] = address_spaces
+    g["instances"][0]["bgp_peering_address"] = peering
+    cfg.setdefault("local_network_gateways", []).append(
+        {"name": lng_name, "gateway_ip": gateway_ip, "asn": lng_asn,
+         "bgp_peering_address": lng_addr, "address_prefixes": [lng_addr + "/32"]})
+    cfg.setdefault("connections", []).append(
+        {"name": conn_name, "peer": lng_name, "shared_key_file": "keys/psk.txt",
+         "enable_bgp": True, "connection_mode": "responder_only"})
+    cfg.setdefault("_files", {})["keys/psk.txt"] = "not-used-by-static-tunnels-0123456789\n"
+    return cfg
+
+
+def gw_peer(gw, name=None):
+    peers = gw.ctl("show", "bgp", "peers")
+    return peers[0] if name is None else next(p for p in peers if p["name"] == name)
+
+
+def gw_route(gw, prefix):
+    return [r for r in gw.ctl("show", "bgp", "routes", prefix)]
+
+
+def fib_bgp(gw, prefix):
+    """The installed FIB route of prefix if it comes from BGP, else None."""
+    for r in gw.ctl("show", "routes"):
+        if r["prefix"] == prefix and r["source"] == "bgp" and r["selected"] and r["installed"]:
+            return r
+    return None
+
+
+# ---- direct sessions with each daemon --------------------------------------------------------
+
+@pytest.fixture(scope="module", params=sorted(DAEMONS))
+def direct(request):
+    name = request.param
+    t = topo.Topology("tg1")
+    d = None
+    try:
+        t.add_ns("a")
+        t.add_ns("b")
+        cfg = topo.basic_config(t.prefix)
+        bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
+                     address_spaces=["10.2.0.0/16", "fd00:b::/48"])
+        gw = t.start_gateway("gw", cfg)
+        for side in ("a", "b"):
+            s = topo.BASIC[side]
+            t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                     routes=[("default", s["gw4"].split("/")[0]),
+                             ("default", s["gw6"].split("/")[0])])
+        nsa = t.ns_name("a")
+        # the on-prem networks the daemon announces, on its loopback (ping targets)
+        subprocess.run(["ip", "-n", nsa, "addr", "add", "10.50.1.1/32", "dev", "lo"], check=True)
+        subprocess.run(["ip", "-n", nsa, "addr", "add", "fd00:50::1/128", "dev", "lo"], check=True)
+        os.makedirs(STATE, exist_ok=True)
+        d = DAEMONS[name](nsa, name, "10.1.0.10", PEERING, v6_nexthop="fd00:a::10")
+        d.start()
+        wait_for(lambda: gw_peer(gw)["state"] == "Established", 40, "%s session" % name)
+        yield t, gw, d
+    finally:
+        if d:
+            d.stop()
+        t.down()
+
+
+def test_session_established(direct):
+    t, gw, d = direct
+    p = gw_peer(gw)
+    assert p["state"] == "Established", p
+    assert p["asn"] == ONPREM_AS and p["neighbor"] == "10.1.0.10"
+    assert wait_for(d.established, 10, "daemon sees Established")
+
+
+def test_ipv4_and_ipv6_prefixes_both_ways(direct):
+    t, gw, d = direct
+    # daemon -> espgw: in the Loc-RIB and installed in the FIB
+    for prefix in ("10.50.0.0/16", "fd00:50::/48"):
+        wait_for(lambda: gw_route(gw, prefix), 20, "espgw learns %s" % prefix)
+        r = gw_route(gw, prefix)[0]
+        assert r["as_path"] == "65050" and r["best"] and r["learned_from"] == "to-onprem", r
+    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 10, "10.50.0.0/16 in the FIB")
+    wait_for(lambda: fib_bgp(gw, "fd00:50::/48"), 10, "fd00:50::/48 in the FIB")
+    # espgw -> daemon: the gateway's address spaces
+    for prefix in ("10.2.0.0/16", "fd00:b::/48"):
+        wait_for(lambda: d.learned(prefix), 20, "%s learns %s" % (d.name, prefix))
+        assert d.as_path(prefix) == "65010"
+    p = gw_peer(gw)
+    assert p["prefixes_received"] == 2 and p["prefixes_sent"] == 2, p
+    # traffic follows the BGP routes: host b -> the daemon's networks (behind 10.1.0.10)
+    for dst in ("10.50.1.1", "fd00:50::1"):
+        sent, got, out = ping(t.ns_name("b"), dst, count=3)
+        assert got == 3, out
+
+
+def test_withdrawal(direct):
+    t, gw, d = direct
+    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "route present")
+    d.withdraw("10.50.0.0/16")
+    wait_for(lambda: not gw_route(gw, "10.50.0.0/16"), 20, "withdrawal reaches espgw")
+    assert fib_bgp(gw, "10.50.0.0/16") is None
+    _, got, _ = ping(t.ns_name("b"), "10.50.1.1", count=1)
+    assert got == 0
+    d.announce_again("10.50.0.0/16")
+    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "re-announced route back")
+
+
+def test_session_reset_and_recovery(direct):
+    t, gw, d = direct
+    before = gw_peer(gw)["established_transitions"]
+    d.reset()  # the daemon drops the session (Cease) and comes back
+    wait_for(lambda: gw_peer(gw)["established_transitions"] > before and
+             gw_peer(gw)["state"] == "Established", 60, "session back after daemon reset")
+    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "routes back after daemon reset")
+    wait_for(lambda: d.learned("10.2.0.0/16"), 20, "daemon relearns")
+    # and from our side
+    before = gw_peer(gw)["established_transitions"]
+    gw.ctl("bgp", "reset", "to-onprem")
+    wait_for(lambda: gw_peer(gw)["established_transitions"] > before and
+             gw_peer(gw)["state"] == "Established", 60, "session back after espgw reset")
+    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "routes back after espgw reset")
+    assert "Administrative Reset" in gw_peer(gw)["last_error"]
