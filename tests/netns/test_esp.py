@@ -9,13 +9,13 @@
 2. Two espgw instances with static SAs (topo.up_pair): ping and TCP across, both families.
 3. Malformed and hostile ESP: each dropped under its own name (per lcore and per SA) while a
    ping across the same SA goes on.
-4. NAT-T keepalives, IKE on 4500, MSS clamping, DF/PMTU over a tunnel, SA packet lifetimes.
+4. NAT-T keepalives, IKE on 4500, MSS clamping, DF/PMTU over a tunnel, ECN decapsulation
+   (RFC 6040), SA packet lifetimes.
 """
 import re
 import socket
 import struct
 import threading
-import time
 
 import pytest
 from scapy.all import IP, TCP, UDP, IPv6, Raw, raw
@@ -330,7 +330,7 @@ def test_pair_ping_and_tcp(pair):
             assert not any(s["drops"].values()), s
 
 
-# ---- 3. hostile ESP --------------------------------------------------------------------------------
+# ---- 3. hostile ESP ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", list(NEG))
 def test_bad_esp_dropped_by_name_while_ping_flows(peer, which):
