@@ -14,6 +14,7 @@
 
 #include "crypto/ipsecmb_engine.h"
 #include "dataplane/bgp_service.h"
+#include "dataplane/ike_service.h"
 #include "dataplane/port.h"
 #include "dataplane/sa.h"
 
@@ -85,6 +86,8 @@ bool Gateway::start(std::string* err) {
   }
   launched_ = true;
   if (!ctl_->init(err)) return false;
+  if (auto ike = std::make_unique<IkeService>(*ctl_); ike->init(err)) ctl_->add_service(std::move(ike));
+  else return *err = "IKE: " + *err, false;
   if (!add_bgp_service(*ctl_, err)) return false;
   register_telemetry(*rt_, *ctl_);
   return true;

@@ -64,7 +64,7 @@ class ChildRekey : public Task {
     }
     const SaPayload* sp = m.sa();
     const NoncePayload* nr = m.nonce();
-    auto suite = sp ? accept_reply(offered_, *sp) : std::nullopt;
+    auto suite = sp ? accept_response(offered_, *sp) : std::nullopt;
     if (!suite || !nr || !esp_algo(*suite) || spi32_of(sp->proposals[0]) < 256 ||
         (suite->dh != 0) != (group_ != 0)) {
       d.set_error(sa, "Child SA rekey: unacceptable response");
@@ -148,16 +148,20 @@ void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<
   if (sp && !sp->proposals.empty() && sp->proposals[0].protocol == ProtocolId::kIke)
     return respond_ike_rekey(d, sa, req, out);
   if (!sa.established()) return notify(NotifyType::kTemporaryFailure);
+  // With REKEY_SA: a rekey. Without: an additional Child SA (e.g. the peer re-creating one it
+  // lost); it takes over the tunnel's outbound direction at once.
   const NotifyPayload* rk = req.notify(NotifyType::kRekeySa);
-  if (!rk) return notify(NotifyType::kNoAdditionalSas);  // one Child SA per connection
-  auto old_out = rk->spi32();
-  ChildSa* old = old_out ? sa.child_by_out(*old_out) : nullptr;
-  if (!old) {
-    out.push_back(make_payload(NotifyPayload::make_child(NotifyType::kChildSaNotFound, ProtocolId::kEsp,
-                                                         old_out.value_or(0))));
-    return;
+  ChildSa* old = nullptr;
+  if (rk) {
+    auto old_out = rk->spi32();
+    old = old_out ? sa.child_by_out(*old_out) : nullptr;
+    if (!old) {
+      out.push_back(make_payload(NotifyPayload::make_child(NotifyType::kChildSaNotFound,
+                                                           ProtocolId::kEsp, old_out.value_or(0))));
+      return;
+    }
+    if (old->state != ChildState::kInstalled) return notify(NotifyType::kTemporaryFailure);
   }
-  if (old->state != ChildState::kInstalled) return notify(NotifyType::kTemporaryFailure);
   const ConnConfig& c = *sa.conn;
   const NoncePayload* ni = req.nonce();
   const TsPayload* tsi = req.tsi();
@@ -197,7 +201,7 @@ void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<
   ch.ts_remote = ts_i;
   ch.ni = ni->data;
   ch.nr = d.random_bytes(32);
-  ch.replaces_spi_out = old->spi_out;
+  ch.replaces_spi_out = old ? old->spi_out : 0;
   ChildKeys keys;
   if (!derive_child_keys(sa.suite.prf, sa.keys.sk_d, suite->dh ? &gir : nullptr, ch.ni, ch.nr,
                          ch.algo, keys))
@@ -205,10 +209,11 @@ void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<
   Bytes nr = ch.nr;
   sa.children.push_back(std::move(ch));
   // Make-before-break: our new inbound SA now, the outbound once the peer deletes the old SA.
-  if (!d.install_child(sa, sa.children.back(), keys, false, true)) {
+  if (!d.install_child(sa, sa.children.back(), keys, false, old != nullptr)) {
     sa.children.pop_back();
     return notify(NotifyType::kNoProposalChosen);
   }
+  if (!old) d.update_connection(c.name);
   out.push_back(make_payload(SaPayload{{with_spi(*sel, sa.children.back().spi_in)}}));
   out.push_back(make_payload(NoncePayload{nr}));
   if (ke) out.push_back(make_payload(KePayload{suite->dh, ke->public_value()}));

@@ -3,6 +3,7 @@
 #include "control/ike/env.h"
 #include "control/ike/nat.h"
 #include "control/ike/tasks/tasks.h"
+#include "control/ike/transforms.h"
 
 namespace espgw::ike {
 
@@ -78,6 +79,14 @@ uint64_t spi64_of(const Proposal& p) {
   uint64_t v = 0;
   for (uint8_t b : p.spi) v = v << 8 | b;
   return v;
+}
+
+std::optional<Suite> accept_response(const std::vector<Proposal>& offered, const SaPayload& reply) {
+  SaPayload sorted = reply;
+  for (auto& p : sorted.proposals)
+    std::stable_sort(p.transforms.begin(), p.transforms.end(),
+                     [](const Transform& a, const Transform& b) { return a.type < b.type; });
+  return accept_reply(offered, sorted);
 }
 
 Bytes nat_hash_bytes(uint64_t spi_i, uint64_t spi_r, const Endpoint& e) {

@@ -64,7 +64,7 @@ class IkeAuth : public Task {
     const SaPayload* sp = m.sa();
     const TsPayload* tsi = m.tsi();
     const TsPayload* tsr = m.tsr();
-    auto suite = sp ? accept_reply(offered_, *sp) : std::nullopt;
+    auto suite = sp ? accept_response(offered_, *sp) : std::nullopt;
     if (!suite || !esp_algo(*suite) || spi32_of(sp->proposals[0]) < 256) {
       d.set_error(sa, "Child SA: unacceptable proposal in the response");
       sa.tm.queue(make_ike_delete());

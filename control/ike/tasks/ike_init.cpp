@@ -77,7 +77,7 @@ class IkeInit : public Task {
       d.fail(sa, "IKE_SA_INIT response misses SA, KE or Nonce");
       return Result::kFailed;
     }
-    auto suite = accept_reply(offered_, *sp);
+    auto suite = accept_response(offered_, *sp);
     if (!suite || suite->dh != ke->group || ke->group != sa.ke->group()) {
       d.fail(sa, "IKE_SA_INIT response: unacceptable proposal or KE");
       return Result::kFailed;

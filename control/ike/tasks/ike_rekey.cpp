@@ -74,7 +74,7 @@ class IkeRekey : public Task {
     const SaPayload* sp = m.sa();
     const NoncePayload* nr = m.nonce();
     const KePayload* ke = m.ke();
-    auto suite = sp ? accept_reply(offered_, *sp) : std::nullopt;
+    auto suite = sp ? accept_response(offered_, *sp) : std::nullopt;
     Secret gir;
     IkeKeys keys;
     uint64_t spi_r = sp && !sp->proposals.empty() ? spi64_of(sp->proposals[0]) : 0;

@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "control/ike/message.h"
 #include "control/ike/task.h"
+#include "control/ike/transforms.h"
 
 namespace espgw::ike {
 
@@ -46,6 +48,9 @@ std::vector<Proposal> with_spi(std::vector<Proposal> ps, uint32_t spi);
 std::vector<Proposal> with_ike_spi(std::vector<Proposal> ps, uint64_t spi);
 uint32_t spi32_of(const Proposal& p);
 uint64_t spi64_of(const Proposal& p);
+// accept_reply() with the reply's transforms in type order first: accept_reply compares against
+// match(), which lists transforms by type, while peers (strongSwan: ENCR, INTEG, PRF, DH) may not.
+std::optional<Suite> accept_response(const std::vector<Proposal>& offered, const SaPayload& reply);
 Bytes nat_hash_bytes(uint64_t spi_i, uint64_t spi_r, const Endpoint& e);
 
 }  // namespace espgw::ike

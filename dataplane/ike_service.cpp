@@ -1,0 +1,348 @@
+#include "dataplane/ike_service.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace espgw::dp {
+
+namespace {
+
+socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(port);
+  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+ike::Endpoint from_sockaddr(const sockaddr_storage& ss) {
+  ike::Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* s = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.addr.family = 4;
+    std::memcpy(e.addr.bytes.data(), &s->sin_addr, 4);
+    e.port = ntohs(s->sin_port);
+  } else {
+    const auto* s = reinterpret_cast<const sockaddr_in6*>(&ss);
+    e.addr.family = 6;
+    std::memcpy(e.addr.bytes.data(), &s->sin6_addr, 16);
+    e.port = ntohs(s->sin6_port);
+  }
+  return e;
+}
+
+std::string wall_time(uint64_t mono_ms) {
+  if (!mono_ms) return "";
+  int64_t ago = int64_t(monotonic_ms()) - int64_t(mono_ms);
+  time_t t = time(nullptr) - time_t(ago / 1000);
+  char b[32];
+  tm g;
+  gmtime_r(&t, &g);
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return b;
+}
+
+api::Json stats_json(const ike::SaStats& s) { return {{"packets", s.packets}, {"bytes", s.bytes}}; }
+
+}  // namespace
+
+IkeService::IkeService(Control& ctl) : ctl_(ctl) {}
+
+IkeService::~IkeService() {
+  daemon_.reset();
+  if (fd500_ >= 0) ::close(fd500_);
+  if (fd4500_ >= 0) ::close(fd4500_);
+}
+
+int IkeService::open_socket(uint16_t port, std::string* err) {
+  int fd = ::socket(public_ip_.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return *err = std::string("socket: ") + std::strerror(errno), -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (public_ip_.is_v4())
+    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+  else
+    setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(public_ip_, port, ss);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    *err = "bind " + public_ip_.str() + ":" + std::to_string(port) + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool IkeService::init(std::string* err) {
+  const model::Config& cfg = ctl_.config();
+  if (cfg.instance.index >= cfg.gateway.instances.size()) return *err = "no gateway instance", false;
+  public_ip_ = cfg.gateway.instances[cfg.instance.index].public_ip;
+  for (const auto& t : cfg.instance.tunnels) reserved_spis_.insert(t.inbound.spi);
+
+  ike::Env env;
+  env.now_ms = [] { return monotonic_ms(); };
+  env.random = [](uint8_t* p, size_t n) { RAND_bytes(p, int(n)); };
+  env.send = [this](const ike::Endpoint& f, const ike::Endpoint& t, const ike::Bytes& m) {
+    send(f, t, m, false);
+  };
+  env.send_keepalive = [this](const ike::Endpoint& f, const ike::Endpoint& t) {
+    send(f, t, ike::Bytes{0xff}, true);
+  };
+  env.log = [](const std::string& line) {
+    std::printf("espgw: ike: %s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  ike::Tunables tun;
+  tun.initiate_jitter_ms = 500;
+  daemon_ = std::make_unique<ike::Daemon>(std::move(env), *this, tun);
+  daemon_->on_event = [this](const std::string& c, ike::ConnEvent e) {
+    std::printf("espgw: ike: connection %s: %s\n", c.c_str(), ike::to_string(e));
+    std::fflush(stdout);
+    for (auto& fn : subscribers_) fn(c, e);
+  };
+  for (const auto& c : cfg.connections) {
+    auto cc = ike::conn_from_model(cfg, c, err);
+    if (!cc) return false;
+    if (cc->remote.family != public_ip_.family) continue;
+    ConnRt rt;
+    rt.cfg = &c;
+    if (const auto* lng = cfg.find_lng(c.peer)) {
+      rt.routes = lng->address_prefixes;
+      if (c.enable_bgp && lng->bgp_peering_address.is_set())
+        rt.routes.push_back(Prefix{lng->bgp_peering_address,
+                                   uint8_t(lng->bgp_peering_address.is_v4() ? 32 : 128)});
+    }
+    conns_[c.name] = rt;
+    daemon_->add_connection(std::move(*cc));
+  }
+  if (conns_.empty()) return true;  // nothing to negotiate: no sockets
+  if ((fd500_ = open_socket(ike::kIkePort, err)) < 0) return false;
+  if ((fd4500_ = open_socket(ike::kNattPort, err)) < 0) return false;
+
+  auto& api = ctl_.api();
+  api.add({"show", "connections"}, [this](const api::Args&) { return show_connections(); },
+          "show connections");
+  auto act = [this](const api::Args& a, const char* what) -> api::Json {
+    if (a.empty()) throw api::RequestError(std::string("usage: ike ") + what + " CONNECTION");
+    bool ok = false;
+    std::string w = what;
+    if (w == "initiate") ok = daemon_->initiate(a[0]);
+    else if (w == "terminate") ok = daemon_->terminate(a[0]);
+    else if (w == "rekey") ok = a.size() > 1 && a[1] == "ike" ? daemon_->rekey_ike(a[0]) : daemon_->rekey_child(a[0]);
+    if (!ok) throw api::RequestError("cannot " + w + " " + a[0] + " now");
+    return api::Json{{w, a[0]}};
+  };
+  api.add({"ike", "initiate"}, [act](const api::Args& a) { return act(a, "initiate"); },
+          "ike initiate CONNECTION");
+  api.add({"ike", "terminate"}, [act](const api::Args& a) { return act(a, "terminate"); },
+          "ike terminate CONNECTION");
+  api.add({"ike", "rekey"}, [act](const api::Args& a) { return act(a, "rekey"); },
+          "ike rekey CONNECTION [ike]");
+  return true;
+}
+
+std::vector<int> IkeService::fds() const {
+  std::vector<int> v;
+  if (fd500_ >= 0) v.push_back(fd500_);
+  if (fd4500_ >= 0) v.push_back(fd4500_);
+  return v;
+}
+
+void IkeService::send(const ike::Endpoint& from, const ike::Endpoint& to, const ike::Bytes& msg,
+                      bool keepalive) {
+  int fd = from.port == ike::kNattPort ? fd4500_ : fd500_;
+  if (fd < 0) return;
+  std::vector<uint8_t> buf;
+  if (fd == fd4500_ && !keepalive) buf.assign(4, 0);  // non-ESP marker (RFC 3948 2.2)
+  buf.insert(buf.end(), msg.begin(), msg.end());
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to.addr, to.port, ss);
+  ::sendto(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void IkeService::on_readable(int fd, uint64_t) {
+  uint8_t buf[65536];
+  for (;;) {
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ss), &sl);
+    if (n <= 0) return;
+    ike::ByteView msg(buf, size_t(n));
+    uint16_t port = fd == fd4500_ ? ike::kNattPort : ike::kIkePort;
+    if (port == ike::kNattPort) {
+      if (n < 4 || buf[0] || buf[1] || buf[2] || buf[3]) continue;  // keepalive or stray ESP
+      msg = msg.subspan(4);
+    }
+    daemon_->receive({public_ip_, port}, from_sockaddr(ss), msg);
+  }
+}
+
+void IkeService::tick(uint64_t) { daemon_->tick(); }
+
+// ---- ike::Kernel over the SaTable ----
+
+uint32_t IkeService::alloc_spi() {
+  for (;;) {
+    uint32_t spi;
+    RAND_bytes(reinterpret_cast<uint8_t*>(&spi), sizeof spi);
+    spi |= 0xc0000000u;  // well clear of the reserved range and of hand-picked static SPIs
+    if (!reserved_spis_.count(spi) && !sa_ids_.count({spi, true})) {
+      reserved_spis_.insert(spi);
+      return spi;
+    }
+  }
+}
+
+bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std::string* err) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return *err = "unknown connection", false;
+  ConnRt& c = it->second;
+  SaTable& t = ctl_.sas();
+  SaParams p;
+  p.spi = s.spi;
+  p.inbound = s.inbound;
+  p.algo = s.algo;
+  p.key = s.key->data();
+  p.key_len = s.key->size();
+  p.local = s.local.addr;
+  p.remote = s.remote.addr;
+  p.udp_encap = s.udp_encap;
+  p.sport = s.local.port;
+  p.dport = s.remote.port;
+  p.esn = s.esn;
+  p.replay_window = s.replay_window;
+  p.hard.bytes = s.hard_bytes;
+  uint32_t id = t.add_sa(p, err);
+  if (!id) return false;
+  if (!c.tunnel) {
+    // Inner MTU from the WAN port's MTU minus the worst-case encapsulation of this algorithm.
+    const auto& ai = crypto::info(s.algo);
+    unsigned port_mtu = 1500;
+    for (const auto& port : ctl_.config().instance.ports)
+      for (const auto& a : port.addresses)
+        if (a.addr == s.local.addr) port_mtu = port.mtu;
+    unsigned fixed = (s.local.addr.is_v6() ? 40 : 20) + 8 + 8 + ai.iv_len + ai.icv_len;
+    unsigned room = port_mtu > fixed ? port_mtu - fixed : 0;
+    unsigned block = ai.block < 4 ? 4 : ai.block;
+    unsigned mtu = room / block * block;
+    mtu = mtu > 2 ? mtu - 2 : 0;
+    c.tunnel = t.tunnel_by_name(conn);
+    if (!c.tunnel)
+      c.tunnel = t.add_tunnel(conn, c.cfg->tcp_mss_clamp, uint16_t(mtu),
+                              c.cfg->remote_traffic_selectors, err);
+    if (!c.tunnel) {
+      t.del_sa(id);
+      return false;
+    }
+  }
+  if (!t.bind_tunnel(c.tunnel, id, err)) {
+    t.del_sa(id);
+    return false;
+  }
+  sa_ids_[{s.spi, s.inbound}] = id;
+  return true;
+}
+
+void IkeService::del_sa(const std::string&, uint32_t spi, bool inbound) {
+  auto it = sa_ids_.find({spi, inbound});
+  if (it == sa_ids_.end()) return;
+  ctl_.sas().del_sa(it->second);
+  sa_ids_.erase(it);
+  if (inbound) reserved_spis_.erase(spi);
+}
+
+ike::SaStats IkeService::sa_stats(const std::string&, uint32_t spi, bool inbound) {
+  auto it = sa_ids_.find({spi, inbound});
+  if (it == sa_ids_.end()) return {};
+  const SaRt* sa = ctl_.sas().sa(it->second);
+  if (!sa) return {};
+  return {sa->packets.load(std::memory_order_relaxed), sa->bytes.load(std::memory_order_relaxed)};
+}
+
+void IkeService::connection_up(const std::string& conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end() || !it->second.tunnel) return;
+  ConnRt& c = it->second;
+  std::string err;
+  for (const auto& p : c.routes)
+    if (!ctl_.routes().add(p, RouteSource::kConnection, NhSpec{NhKind::kTunnel, 0, {}, c.tunnel}, &err))
+      std::printf("espgw: ike: %s: route %s: %s\n", conn.c_str(), p.str().c_str(), err.c_str());
+  if (!ctl_.routes().commit(&err)) std::printf("espgw: ike: %s: routes: %s\n", conn.c_str(), err.c_str());
+  c.routed = true;
+  std::fflush(stdout);
+}
+
+void IkeService::connection_down(const std::string& conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end() || !it->second.routed) return;
+  ConnRt& c = it->second;
+  for (const auto& p : c.routes) ctl_.routes().del(p, RouteSource::kConnection);
+  std::string err;
+  if (!ctl_.routes().commit(&err)) std::printf("espgw: ike: %s: routes: %s\n", conn.c_str(), err.c_str());
+  c.routed = false;
+  std::fflush(stdout);
+}
+
+api::Json IkeService::show_connections() const {
+  api::Json a = api::Json::array();
+  for (const auto& s : daemon_->status()) {
+    api::Json children = api::Json::array();
+    for (const auto& c : s.children)
+      children.push_back({{"state", c.state},
+                          {"spi_in", c.spi_in},
+                          {"spi_out", c.spi_out},
+                          {"proposal", c.proposal},
+                          {"encap", c.udp_encap ? "udp4500" : "esp"},
+                          {"rekey_in_seconds", c.rekey_in_s},
+                          {"lifetime_left_seconds", c.expires_in_s},
+                          {"in", stats_json(c.in)},
+                          {"out", stats_json(c.out)},
+                          {"local_ts", c.ts_local},
+                          {"remote_ts", c.ts_remote}});
+    auto it = conns_.find(s.name);
+    api::Json routes = api::Json::array();
+    if (it != conns_.end())
+      for (const auto& p : it->second.routes) routes.push_back(p.str());
+    a.push_back({{"name", s.name},
+                 {"state", s.state},
+                 {"peer", it != conns_.end() ? it->second.cfg->peer : ""},
+                 {"local", s.local},
+                 {"remote", s.remote},
+                 {"role", s.ike_state.empty() ? "" : s.initiator ? "initiator" : "responder"},
+                 {"ike_state", s.ike_state},
+                 {"ike_proposal", s.ike_proposal},
+                 {"ike_spi_i", s.ike_spi_i},
+                 {"ike_spi_r", s.ike_spi_r},
+                 {"nat", {{"local", s.nat_local}, {"remote", s.nat_remote}}},
+                 {"ike_rekey_in_seconds", s.ike_rekey_in_s},
+                 {"children", children},
+                 {"bytes_in", s.in.bytes},
+                 {"packets_in", s.in.packets},
+                 {"bytes_out", s.out.bytes},
+                 {"packets_out", s.out.packets},
+                 {"routes", routes},
+                 {"routes_installed", it != conns_.end() && it->second.routed},
+                 {"last_established", wall_time(s.established_ms)},
+                 {"last_error", s.last_error}});
+  }
+  return a;
+}
+
+}  // namespace espgw::dp

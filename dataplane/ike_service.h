@@ -1,0 +1,65 @@
+// The IKE daemon inside espgw: a control-thread Service owning the UDP 500/4500 sockets on this
+// instance's public IP (kernel side of the exception TAP), implementing the daemon's Kernel
+// interface over the SaTable (one tunnel per connection) and the RouteTable (the LNG's prefixes
+// and, with BGP, the peer's BGP address via the tunnel while the connection is up), and the
+// `show connections` / `ike ...` control commands.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control/ike/daemon.h"
+#include "dataplane/control.h"
+
+namespace espgw::dp {
+
+class IkeService : public Service, public ike::Kernel {
+ public:
+  explicit IkeService(Control& ctl);
+  ~IkeService() override;
+  // Opens the sockets and registers the commands; false with err if a socket cannot be bound.
+  bool init(std::string* err);
+
+  std::vector<int> fds() const override;
+  void on_readable(int fd, uint64_t now_ms) override;
+  void tick(uint64_t now_ms) override;
+
+  // ike::Kernel
+  uint32_t alloc_spi() override;
+  bool add_sa(const std::string& conn, const ike::ChildSaSpec& sa, std::string* err) override;
+  void del_sa(const std::string& conn, uint32_t spi, bool inbound) override;
+  ike::SaStats sa_stats(const std::string& conn, uint32_t spi, bool inbound) override;
+  void connection_up(const std::string& conn) override;
+  void connection_down(const std::string& conn) override;
+
+  // Connection events (up, down, dead peer) for other parts (e.g. BGP).
+  void subscribe(std::function<void(const std::string&, ike::ConnEvent)> fn) {
+    subscribers_.push_back(std::move(fn));
+  }
+  api::Json show_connections() const;
+
+ private:
+  struct ConnRt {
+    const model::Connection* cfg = nullptr;
+    uint32_t tunnel = 0;
+    std::vector<Prefix> routes;
+    bool routed = false;
+  };
+  void send(const ike::Endpoint& from, const ike::Endpoint& to, const ike::Bytes& msg, bool keepalive);
+  int open_socket(uint16_t port, std::string* err);
+
+  Control& ctl_;
+  IpAddr public_ip_;
+  int fd500_ = -1, fd4500_ = -1;
+  std::unique_ptr<ike::Daemon> daemon_;
+  std::map<std::string, ConnRt> conns_;
+  std::map<std::pair<uint32_t, bool>, uint32_t> sa_ids_;  // (spi, inbound) -> SaTable id
+  std::set<uint32_t> reserved_spis_;
+  std::vector<std::function<void(const std::string&, ike::ConnEvent)>> subscribers_;
+};
+
+}  // namespace espgw::dp

@@ -1,0 +1,415 @@
+"""IKEv2 interop: espgw <-> strongSwan 5.9.8 (charon-systemd, userspace ESP via kernel-libipsec,
+which always sends ESP in UDP 4500 and fakes NAT-D, so espgw does NAT-T), and espgw <-> espgw
+over IKE with raw ESP.
+
+  [ti-h1] 10.1.0.10 --tap a-- [espgw ti-gw] --tap wan-- 198.51.100.2 [ti-sw charon] -- [ti-h2] 10.2.0.10
+           10.1.0.1/24          198.51.100.1                                 10.2.0.1/24
+
+Everything lives in namespaces with the prefix "ti"; charon's files are under /tmp/ti-sw; only the
+PIDs started here are killed (checked against /proc/PID/exe).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import ping, run, tcp_transfer  # noqa: E402
+import topo  # noqa: E402
+
+CHARON = "/usr/sbin/charon-systemd"
+PSK = "ti-interop-0123456789abcdef"
+GW_WAN, SW_WAN = "198.51.100.1", "198.51.100.2"
+H1, H2 = "10.1.0.10", "10.2.0.10"
+
+PROPOSALS = {
+    "gcm128": ("aes128gcm16-prfsha256-ecp256", "aes128gcm16"),
+    "gcm256": ("aes256gcm16-prfsha384-ecp384", "aes256gcm16"),
+    "cbc": ("aes256-sha256-modp2048", "aes256-sha256"),
+    "chacha": ("chacha20poly1305-prfsha256-x25519", "chacha20poly1305"),
+}
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHARON), reason="strongSwan is not installed")
+
+
+def alive(pid):
+    return topo.alive(pid)
+
+
+# ---- strongSwan -------------------------------------------------------------------------------
+class Charon:
+    def __init__(self, ns, state):
+        self.ns, self.dir, self.pid = ns, state, None
+        self.vici = os.path.join(state, "charon.vici")
+
+    def write(self, ike, esp, start, child_rekey="1h", ike_rekey="4h", dpd="10s"):
+        os.makedirs(self.dir, exist_ok=True)
+        for d in ("x509", "x509ca", "private", "pubkey"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        with open(os.path.join(self.dir, "strongswan.conf"), "w") as f:
+            f.write("""charon {
+  load = random nonce openssl kdf kernel-libipsec kernel-netlink socket-default vici updown
+  install_routes = yes
+  routing_table = 220
+  routing_table_prio = 220
+  retransmit_tries = 3
+  filelog {
+    main {
+      path = %(d)s/charon.log
+      time_format = %%T
+      append = no
+      default = 1
+      ike = 2
+      knl = 1
+      flush_line = yes
+    }
+  }
+  plugins {
+    vici { socket = unix://%(d)s/charon.vici }
+    kernel-libipsec { allow_peer_ts = no }
+  }
+}
+""" % {"d": self.dir})
+        with open(os.path.join(self.dir, "swanctl.conf"), "w") as f:
+            f.write("""connections {
+  espgw {
+    version = 2
+    local_addrs = %(sw)s
+    remote_addrs = %(gw)s
+    proposals = %(ike)s
+    mobike = no
+    dpd_delay = %(dpd)s
+    rekey_time = %(ike_rekey)s
+    over_time = 60s
+    rand_time = 0s
+    local { auth = psk
+            id = %(sw)s }
+    remote { auth = psk
+             id = %(gw)s }
+    children {
+      net {
+        local_ts = 10.2.0.0/24
+        remote_ts = 10.1.0.0/24
+        esp_proposals = %(esp)s
+        start_action = %(start)s
+        dpd_action = restart
+        rekey_time = %(child_rekey)s
+        life_time = 120s
+        rand_time = 0s
+      }
+    }
+  }
+}
+secrets {
+  ike-espgw {
+    id-1 = %(sw)s
+    id-2 = %(gw)s
+    secret = "%(psk)s"
+  }
+}
+""" % {"sw": SW_WAN, "gw": GW_WAN, "ike": ike, "esp": esp, "start": start, "dpd": dpd,
+       "ike_rekey": ike_rekey, "child_rekey": child_rekey, "psk": PSK})
+
+    def start(self):
+        if os.path.exists(self.vici):
+            os.unlink(self.vici)
+        env = dict(os.environ, STRONGSWAN_CONF=os.path.join(self.dir, "strongswan.conf"))
+        self.log = open(os.path.join(self.dir, "charon.stdout"), "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, CHARON], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid  # ip netns exec execs charon
+        topo.wait_for(lambda: os.path.exists(self.vici), 10, "charon vici socket")
+        self.swanctl("--load-all", "--file", os.path.join(self.dir, "swanctl.conf"))
+
+    def swanctl(self, *args):
+        env = dict(os.environ, STRONGSWAN_CONF=os.path.join(self.dir, "strongswan.conf"))
+        return subprocess.run(["swanctl", *args, "--uri", "unix://" + self.vici], env=env,
+                              capture_output=True, text=True, timeout=20)
+
+    def installed(self):
+        return "INSTALLED" in self.swanctl("--list-sas", "--noblock").stdout
+
+    def stop(self, sig=signal.SIGTERM):
+        if not self.pid or not alive(self.pid):
+            return
+        try:
+            if os.readlink("/proc/%d/exe" % self.pid) != os.path.realpath(CHARON):
+                return
+        except OSError:
+            return
+        os.kill(self.pid, sig)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def logtext(self):
+        try:
+            with open(os.path.join(self.dir, "charon.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+# ---- espgw ------------------------------------------------------------------------------------
+def espgw_config(prefix, ike, esp, mode="default", lifetime=3600, ike_lifetime=28800, dpd=9,
+                 public=GW_WAN, peer=SW_WAN, lan="10.1.0.1/24", remote_prefixes=("10.2.0.0/24",),
+                 wan_addr="198.51.100.1/24", name="gw"):
+    return {
+        "gateway": {"name": "%s-%s" % (prefix, name), "asn": 65010,
+                    "instances": [{"public_ip": public}]},
+        "local_network_gateways": [{"name": "peer", "gateway_ip": peer,
+                                    "address_prefixes": list(remote_prefixes)}],
+        "connections": [{"name": "to-peer", "peer": "peer", "shared_key_file": "psk.txt",
+                         "connection_mode": mode,
+                         "ipsec_policy": {"ike": [ike], "esp": [esp],
+                                          "sa_lifetime_seconds": lifetime,
+                                          "ike_lifetime_seconds": ike_lifetime,
+                                          "dpd_timeout_seconds": dpd}}],
+        "instance": {
+            "ports": [{"name": "a", "device": "net_tap_a,iface=%sa0" % prefix, "addresses": [lan]},
+                      {"name": "wan", "device": "net_tap_w,iface=%sw0" % prefix,
+                       "addresses": [wan_addr]}],
+            "exception_iface": "espgw0"},
+        "_files": {"psk.txt": PSK + "\n"},
+    }
+
+
+def connection(gw):
+    return gw.ctl("show", "connections")[0]
+
+
+def wait_connected(gw, timeout=20):
+    return topo.wait_for(lambda: connection(gw)["state"] == "Connected" and connection(gw),
+                         timeout, "IKE connection")
+
+
+class Rig:
+    """espgw + strongSwan in namespaces (prefix ti)."""
+
+    def __init__(self, ike, esp_gw, esp_sw, gw_mode, sw_start, **kw):
+        self.t = topo.Topology("ti")
+        self.t.down()  # leftovers of an interrupted run
+        self.charon = None
+        try:
+            self.t.add_ns("h1")
+            self.sw = self.t.add_ns("sw")
+            self.h2 = self.t.add_ns("h2")
+            gwkw = {k: v for k, v in kw.items() if k in ("lifetime", "ike_lifetime", "dpd")}
+            self.gw = self.t.start_gateway("gw", espgw_config("ti", ike, esp_gw, gw_mode, **gwkw))
+            self.t.attach(self.gw, "tia0", "h1", addrs=["10.1.0.10/24"], routes=[("default", "10.1.0.1")])
+            self.t.attach(self.gw, "tiw0", "sw", addrs=[SW_WAN + "/24"])
+            topo.sh("ip", "link", "add", "ti-swlan", "netns", self.sw, "type", "veth", "peer",
+                    "name", "eth0", "netns", self.h2)
+            topo.sh("ip", "-n", self.sw, "addr", "add", "10.2.0.1/24", "dev", "ti-swlan")
+            topo.sh("ip", "-n", self.sw, "link", "set", "ti-swlan", "up")
+            topo.sh("ip", "-n", self.h2, "addr", "add", "10.2.0.10/24", "dev", "eth0")
+            topo.sh("ip", "-n", self.h2, "link", "set", "eth0", "up")
+            topo.sh("ip", "-n", self.h2, "route", "add", "default", "via", "10.2.0.1")
+            topo.sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=self.sw)
+            self.charon = Charon(self.sw, "/tmp/ti-sw")
+            ckw = {k: v for k, v in kw.items() if k in ("child_rekey", "ike_rekey")}
+            self.charon.write(ike, esp_sw, sw_start, **ckw)
+            self.charon.start()
+        except Exception:
+            self.down()
+            raise
+
+    def down(self):
+        if self.charon:
+            self.charon.stop()
+        self.t.down()
+        shutil.rmtree("/tmp/ti-sw", ignore_errors=True)
+
+    def diag(self):
+        return "espgw log:\n%s\ncharon log:\n%s" % (self.gw.logtext()[-4000:],
+                                                    self.charon.logtext()[-4000:])
+
+
+def check_traffic(rig):
+    tx, rx, out = ping("ti-h1", H2, count=5, interval=0.1)
+    assert rx == tx == 5, out + rig.diag()
+    tx, rx, out = ping("ti-h2", H1, count=5, interval=0.1)
+    assert rx == tx == 5, out + rig.diag()
+    sent, got = tcp_transfer("ti-h1", "ti-h2", H2, size=1024 * 1024)
+    assert sent == got, rig.diag()
+    sent, got = tcp_transfer("ti-h2", "ti-h1", H1, size=512 * 1024, port=5002)
+    assert sent == got, rig.diag()
+
+
+@pytest.mark.parametrize("name", list(PROPOSALS))
+@pytest.mark.parametrize("role", ["initiator", "responder"])
+def test_strongswan_proposal(role, name):
+    ike, esp = PROPOSALS[name]
+    gw_mode, sw_start = ("initiator_only", "none") if role == "initiator" else ("responder_only", "start")
+    rig = Rig(ike, esp, esp, gw_mode, sw_start)
+    try:
+        try:
+            c = wait_connected(rig.gw)
+        except TimeoutError:
+            pytest.fail("no tunnel\n" + rig.diag())
+        assert c["ike_proposal"] in (ike, ike.replace("sha256-", "sha256-prfsha256-"))
+        assert c["role"] == role
+        assert c["nat"]["remote"]  # kernel-libipsec fakes NAT-D
+        child = c["children"][0]
+        assert child["encap"] == "udp4500"
+        assert child["proposal"].startswith(esp)
+        check_traffic(rig)
+        c = connection(rig.gw)
+        assert c["packets_in"] > 0 and c["packets_out"] > 0
+        text = json.dumps(c)
+        assert PSK not in text
+    finally:
+        rig.down()
+
+
+class Pinger:
+    """ping -i 0.05 in the background; counts sent/received at the end."""
+
+    def __init__(self, ns, dst):
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-i", "0.05", "-W", "1", dst],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGINT)
+        out, _ = self.p.communicate(timeout=10)
+        import re
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        return (int(m.group(1)), int(m.group(2)), out) if m else (0, 0, out)
+
+
+@pytest.mark.parametrize("who", ["strongswan", "espgw"])
+def test_strongswan_rekey_under_traffic(who):
+    ike, esp = PROPOSALS["gcm128"]
+    if who == "strongswan":  # strongSwan initiates and rekeys often
+        rig = Rig(ike, esp, esp, "responder_only", "start", child_rekey="4s", ike_rekey="9s")
+    else:  # espgw initiates and rekeys often (Child SA at ~5-5.5 s, IKE SA at ~11 s)
+        rig = Rig(ike, esp, esp, "initiator_only", "none", lifetime=6, ike_lifetime=12)
+    try:
+        try:
+            c0 = wait_connected(rig.gw)
+        except TimeoutError:
+            pytest.fail("no tunnel\n" + rig.diag())
+        spis = {c0["children"][0]["spi_in"]}
+        ike_spis = {c0["ike_spi_i"]}
+        pinger = Pinger("ti-h1", H2)
+        result = {}
+        th = threading.Thread(target=lambda: result.update(
+            r=tcp_transfer("ti-h2", "ti-h1", H1, size=6 * 1024 * 1024, port=5003)))
+        th.start()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            c = connection(rig.gw)
+            for ch in c["children"]:
+                spis.add(ch["spi_in"])
+            ike_spis.add(c["ike_spi_i"])
+            time.sleep(0.5)
+        th.join(60)
+        tx, rx, out = pinger.stop()
+        assert tx > 200
+        assert rx == tx, "lost %d of %d pings across rekeys\n%s" % (tx - rx, tx, rig.diag())
+        sent, got = result["r"]
+        assert sent == got
+        assert len(spis) >= 3, "Child SA was not rekeyed: %s" % spis
+        assert len(ike_spis) >= 2, "IKE SA was not rekeyed: %s" % ike_spis
+        check_traffic(rig)
+    finally:
+        rig.down()
+
+
+def test_strongswan_dead_peer_and_return():
+    ike, esp = PROPOSALS["gcm128"]
+    rig = Rig(ike, esp, esp, "default", "none", dpd=9)
+    try:
+        try:
+            wait_connected(rig.gw)
+        except TimeoutError:
+            pytest.fail("no tunnel\n" + rig.diag())
+        check_traffic(rig)
+        routes = json.dumps(rig.gw.ctl("show", "routes"))
+        assert "10.2.0.0/24" in routes
+        pinger = Pinger("ti-h1", H2)
+        time.sleep(0.5)
+        t0 = time.time()
+        rig.charon.stop(signal.SIGKILL)
+        topo.wait_for(lambda: connection(rig.gw)["state"] != "Connected", 15, "dead peer detection")
+        detected = time.time() - t0
+        pinger.stop()
+        assert detected <= 9 + 1, "dead after %.1f s (DPD timeout 9 s)" % detected
+        assert "10.2.0.0/24" not in json.dumps(rig.gw.ctl("show", "routes"))
+        assert "dead-peer" in rig.gw.logtext()
+        # strongSwan comes back; espgw (default mode) re-initiates.
+        rig.charon.start()
+        try:
+            wait_connected(rig.gw, timeout=40)
+        except TimeoutError:
+            pytest.fail("tunnel did not return\n" + rig.diag())
+        assert "10.2.0.0/24" in json.dumps(rig.gw.ctl("show", "routes"))
+        topo.wait_for(lambda: ping("ti-h1", H2, count=1)[1] == 1, 10, "traffic after return")
+        check_traffic(rig)
+    finally:
+        rig.down()
+
+
+def test_espgw_pair_over_ike():
+    """espgw <-> espgw: IKE on UDP 500, raw ESP (no NAT-T), IPv4 and IPv6 inner traffic."""
+    t = topo.Topology("tj")
+    t.down()
+    ike, esp = PROPOSALS["gcm256"]
+    try:
+        t.add_ns("a")
+        t.add_ns("b")
+        t.add_segment("wan")
+        gws = {}
+        for name, mode in (("gw1", "default"), ("gw2", "responder_only")):
+            me, peer = ("1", "2") if name == "gw1" else ("2", "1")
+            side, other = ("a", "b") if name == "gw1" else ("b", "a")
+            cfg = espgw_config("tj", ike, esp, mode, public="198.51.100." + me,
+                               peer="198.51.100." + peer, lan=topo.BASIC[side]["gw4"],
+                               remote_prefixes=[topo.BASIC[other]["gw4"].rsplit(".", 1)[0] + ".0/24",
+                                                topo.BASIC[other]["gw6"].split("::")[0] + "::/64"],
+                               wan_addr="198.51.100.%s/24" % me, name=name)
+            cfg["instance"]["ports"][0]["device"] = "net_tap_a,iface=tj%s0" % side
+            cfg["instance"]["ports"][0]["addresses"].append(topo.BASIC[side]["gw6"])
+            cfg["instance"]["ports"][1]["device"] = "net_tap_w,iface=tjw%s" % me
+            gw = t.start_gateway(name, cfg)
+            s = topo.BASIC[side]
+            t.attach(gw, "tj%s0" % side, side, addrs=[s["host4"], s["host6"]],
+                     routes=[("default", s["gw4"].split("/")[0]), ("default", s["gw6"].split("/")[0])])
+            t.attach(gw, "tjw" + me, "wan", bridge=True)
+            gws[name] = gw
+        for gw in gws.values():
+            c = wait_connected(gw)
+            assert c["children"][0]["encap"] == "esp"
+            assert not c["nat"]["local"] and not c["nat"]["remote"]
+        assert connection(gws["gw1"])["role"] == "initiator"
+        hb4, hb6 = topo.BASIC["b"]["host4"].split("/")[0], topo.BASIC["b"]["host6"].split("/")[0]
+        for dst in (hb4, hb6):
+            tx, rx, out = ping("tj-a", dst, count=5, interval=0.1)
+            assert rx == tx == 5, out + gws["gw1"].logtext()[-3000:]
+        sent, got = tcp_transfer("tj-a", "tj-b", hb4, size=2 * 1024 * 1024)
+        assert sent == got
+        sas = gws["gw1"].ctl("show", "sas")
+        assert all(s["encap"] == "esp" for s in sas)
+        # rekey both ways through espgwctl under the same tunnel
+        gws["gw1"].ctl("ike", "rekey", "to-peer")
+        time.sleep(1)
+        gws["gw2"].ctl("ike", "rekey", "to-peer", "ike")
+        time.sleep(3)
+        for dst in (hb4, hb6):
+            tx, rx, out = ping("tj-a", dst, count=5, interval=0.1)
+            assert rx == tx == 5, out
+        # delete: both sides go down and withdraw their routes
+        gws["gw1"].ctl("ike", "terminate", "to-peer")
+        topo.wait_for(lambda: connection(gws["gw2"])["state"] == "NotConnected", 10, "delete")
+        assert "10.1.0.0/24" not in json.dumps(gws["gw2"].ctl("show", "routes"))
+    finally:
+        t.down()
