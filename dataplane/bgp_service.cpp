@@ -184,6 +184,16 @@ bool BgpService::init(std::string* err) {
             if (b.addr.is_v4() && !pc.next_hop_v4) pc.next_hop_v4 = b.addr;
             if (b.addr.is_v6() && !pc.next_hop_v6) pc.next_hop_v6 = b.addr;
           }
+    // Behind a tunnel, routes of the other family need a next hop of that family too (BIRD
+    // refuses IPv4-mapped ones): our port address inside our address spaces, which the site
+    // routes into the tunnel.
+    for (const auto& port : cfg_.instance.ports)
+      for (const auto& a : port.addresses)
+        for (const auto& space : gw.address_spaces)
+          if (space.contains(a.addr)) {
+            if (a.addr.is_v6() && !pc.next_hop_v6 && local_.is_v4()) pc.next_hop_v6 = a.addr;
+            if (a.addr.is_v4() && !pc.next_hop_v4 && local_.is_v6()) pc.next_hop_v4 = a.addr;
+          }
     bgp::PeerId id = speaker_->add_peer(pc);
     peer_info_[id] = {conn.name, pc.address};
   }

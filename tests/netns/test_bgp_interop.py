@@ -424,3 +424,164 @@ def test_session_reset_and_recovery(direct):
              gw_peer(gw)["state"] == "Established", 60, "session back after espgw reset")
     wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "routes back after espgw reset")
     assert "Administrative Reset" in gw_peer(gw)["last_error"]
+
+
+# ---- across an ESP tunnel, and transit -------------------------------------------------------
+
+def up_tunnel_pair(t, mod1, mod2, algo="aes128gcm16"):
+    """host/daemon A -- gw1 == ESP (static keys) == gw2 -- host/daemon B, like topo.up_pair but
+    with the gateway configs passed through mod1/mod2 first."""
+    keys = {d: os.urandom(topo.KEYMAT[algo]).hex() for d in ("1to2", "2to1")}
+    t.add_ns("a")
+    t.add_ns("b")
+    t.add_segment("wan")
+    gws = []
+    for name, mod in (("gw1", mod1), ("gw2", mod2)):
+        cfg = mod(topo.pair_config(t.prefix, name, algo, keys))
+        gw = t.start_gateway(name, cfg)
+        side = "a" if name == "gw1" else "b"
+        s = topo.BASIC[side]
+        t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                 routes=[("default", s["gw4"].split("/")[0]),
+                         ("default", s["gw6"].split("/")[0])])
+        t.attach(gw, "%sw%s" % (t.prefix, name[-1]), "wan", bridge=True)
+        gws.append(gw)
+    return gws
+
+
+def on_lo(ns, *addrs):
+    for a in addrs:
+        subprocess.run(["ip", "-n", ns, "addr", "add", a, "dev", "lo"], check=True)
+
+
+SITE5 = "10.52.255.253"
+
+
+@pytest.fixture(scope="module")
+def over_esp():
+    """The seeds' shape: VNet1 gateway gw1 (AS 65010, peering 10.12.255.4) and an on-prem BIRD
+    (AS 65050, 10.52.255.253) behind gw2, a plain static-keyed ESP peer. Only the peers' /32s
+    are static routes; the networks behind them are learned over the BGP session that itself
+    runs through the tunnel."""
+    t = topo.Topology("tg2")
+    d = None
+
+    def mod1(cfg):
+        cfg["instance"]["routes"] = [{"prefix": SITE5 + "/32", "tunnel": "to-gw2"}]
+        return bgp_sections(cfg, PEERING, "Site5", ONPREM_AS, SITE5, "VNet1toSite5",
+                            gateway_ip="198.51.100.2",
+                            address_spaces=["10.1.0.0/16", "fd00:a::/48"])
+
+    def mod2(cfg):
+        cfg["instance"]["routes"] = [
+            {"prefix": PEERING + "/32", "tunnel": "to-gw1"},
+            {"prefix": "10.1.0.0/24", "tunnel": "to-gw1"},
+            {"prefix": "fd00:a::/64", "tunnel": "to-gw1"},
+            {"prefix": "10.52.0.0/16", "via": "10.2.0.10"},
+            {"prefix": "fd00:52::/48", "via": "fd00:b::10"}]
+        return cfg
+
+    try:
+        gw1, gw2 = up_tunnel_pair(t, mod1, mod2)
+        nsb = t.ns_name("b")
+        on_lo(nsb, SITE5 + "/32", "10.52.1.1/32", "fd00:52::1/128")
+        os.makedirs(STATE, exist_ok=True)
+        d = Bird(nsb, "bird", SITE5, PEERING, v4=["10.52.0.0/16"], v6=["fd00:52::/48"],
+                 v6_nexthop="fd00:b::10")
+        # BIRD resolves our next hop (the peering address) through its gateway
+        # BIRD resolves our next hops (the peering address; for IPv6 gw1's fd00:a::1, inside
+        # its address space) through its own gateway, like the site's static routes
+        d.extra = ('protocol static nh4 { ipv4; route %s/32 via 10.2.0.1; }\n'
+                   'protocol static nh6 { ipv6; route fd00:a::/64 via fd00:b::1; }' % PEERING)
+        d.start()
+        wait_for(lambda: gw_peer(gw1)["state"] == "Established", 40, "BGP over ESP")
+        yield t, gw1, gw2, d
+    finally:
+        if d:
+            d.stop()
+        t.down()
+
+
+def test_over_esp_session_and_routes(over_esp):
+    t, gw1, gw2, d = over_esp
+    p = gw_peer(gw1)
+    assert p["neighbor"] == SITE5 and p["local_address"] == PEERING and p["asn"] == ONPREM_AS
+    for prefix in ("10.52.0.0/16", "fd00:52::/48"):
+        r = wait_for(lambda: fib_bgp(gw1, prefix), 20, "%s in gw1's FIB" % prefix)
+        assert r["type"] == "tunnel" and r["nexthop"] == "to-gw2", r
+    for prefix in ("10.1.0.0/16", "fd00:a::/48"):
+        wait_for(lambda: d.learned(prefix), 20, "BIRD learns %s" % prefix)
+        assert d.as_path(prefix) == "65010"
+    # the session itself rides the tunnel: ESP packets both ways on gw1
+    sas = gw1.ctl("show", "sas")
+    assert len(sas) == 2 and all(s["packets"] > 0 for s in sas), sas
+    for dst in ("10.52.1.1", "fd00:52::1"):
+        sent, got, out = ping(t.ns_name("a"), dst, count=3)
+        assert got == 3, out
+
+
+def test_over_esp_withdrawal_and_reset(over_esp):
+    t, gw1, gw2, d = over_esp
+    wait_for(lambda: fib_bgp(gw1, "10.52.0.0/16"), 20, "route present")
+    d.withdraw("10.52.0.0/16")
+    wait_for(lambda: fib_bgp(gw1, "10.52.0.0/16") is None, 20, "withdrawn over ESP")
+    d.announce_again("10.52.0.0/16")
+    wait_for(lambda: fib_bgp(gw1, "10.52.0.0/16"), 20, "announced again")
+    before = gw_peer(gw1)["established_transitions"]
+    d.reset()
+    wait_for(lambda: gw_peer(gw1)["established_transitions"] > before and
+             gw_peer(gw1)["state"] == "Established", 60, "session back over ESP")
+    wait_for(lambda: fib_bgp(gw1, "10.52.0.0/16"), 20, "routes back over ESP")
+
+
+@pytest.fixture(scope="module")
+def transit():
+    """on-prem BIRD (AS 65050, ns a) -- VNet1 gw1 (AS 65010) == ESP, BGP over it == VNet2 gw2
+    (AS 65020) -- host b. No static routes for the networks: BGP on every hop."""
+    t = topo.Topology("tg3")
+    d = None
+    vnet2_peering = "10.22.255.4"
+
+    def mod1(cfg):
+        cfg["instance"]["routes"] = [{"prefix": vnet2_peering + "/32", "tunnel": "to-gw2"}]
+        bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
+                     address_spaces=["10.11.0.0/16"])
+        return bgp_sections(cfg, PEERING, "vnet2", 65020, vnet2_peering, "to-vnet2",
+                            gateway_ip="198.51.100.2")
+
+    def mod2(cfg):
+        cfg["instance"]["routes"] = [{"prefix": PEERING + "/32", "tunnel": "to-gw1"}]
+        return bgp_sections(cfg, vnet2_peering, "vnet1", 65010, PEERING, "to-vnet1",
+                            gateway_ip="198.51.100.1", asn=65020,
+                            address_spaces=["10.2.0.0/16", "fd00:b::/48"])
+
+    try:
+        gw1, gw2 = up_tunnel_pair(t, mod1, mod2)
+        nsa = t.ns_name("a")
+        on_lo(nsa, "10.50.1.1/32")
+        os.makedirs(STATE, exist_ok=True)
+        d = Bird(nsa, "bird", "10.1.0.10", PEERING, v6_nexthop="fd00:a::10")
+        d.start()
+        wait_for(lambda: all(p["state"] == "Established"
+                             for p in gw1.ctl("show", "bgp", "peers")), 40, "both gw1 sessions")
+        yield t, gw1, gw2, d
+    finally:
+        if d:
+            d.stop()
+        t.down()
+
+
+def test_transit_onprem_learns_vnet2_through_vnet1(transit):
+    t, gw1, gw2, d = transit
+    wait_for(lambda: d.learned("10.2.0.0/16"), 30, "on-prem learns VNet2's prefix")
+    assert d.as_path("10.2.0.0/16") == "65010 65020"
+    assert d.learned("10.11.0.0/16") and d.as_path("10.11.0.0/16") == "65010"
+    r = wait_for(lambda: gw_route(gw2, "10.50.0.0/16"), 30, "VNet2 learns on-prem's prefix")
+    assert r[0]["as_path"] == "65010 65050", r
+    # never back to where it came from: gw1 does not announce on-prem's prefix to on-prem
+    assert "BGP.as_path" not in d.birdc("show", "route", "10.50.0.0/16", "all")
+    assert gw_peer(gw1, "to-onprem")["prefixes_sent"] == 3  # 10.11/16, 10.2/16, fd00:b::/48
+    wait_for(lambda: fib_bgp(gw2, "10.50.0.0/16"), 20, "on-prem prefix in VNet2's FIB")
+    wait_for(lambda: fib_bgp(gw1, "10.2.0.0/16"), 20, "VNet2 prefix in VNet1's FIB")
+    sent, got, out = ping(t.ns_name("a"), "10.2.0.10", count=3, extra=["-I", "10.50.1.1"])
+    assert got == 3, out
