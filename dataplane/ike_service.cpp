@@ -139,6 +139,12 @@ bool IkeService::init(std::string* err) {
   auto& api = ctl_.api();
   api.add({"show", "connections"}, [this](const api::Args&) { return show_connections(); },
           "show connections");
+  api.add({"show", "connection"},
+          [this](const api::Args& a) {
+            if (a.size() != 1) throw api::RequestError("usage: show connection NAME");
+            return show_connection(a[0]);
+          },
+          "show connection NAME  (IKE/Child SA details, selectors, routes)");
   auto act = [this](const api::Args& a, const char* what) -> api::Json {
     if (a.empty()) throw api::RequestError(std::string("usage: ike ") + what + " CONNECTION");
     bool ok = false;
@@ -300,49 +306,69 @@ void IkeService::connection_down(const std::string& conn) {
   std::fflush(stdout);
 }
 
+api::Json IkeService::connection_json(const ike::ConnStatus& s, bool detail) const {
+  auto it = conns_.find(s.name);
+  const ConnRt* rt = it != conns_.end() ? &it->second : nullptr;
+  // The newest Child SA carrying the outbound traffic is the one to show in the summary.
+  const ike::ChildStatus* cur = nullptr;
+  for (const auto& c : s.children)
+    if (c.state == "INSTALLED") cur = &c;
+  api::Json o{{"name", s.name},
+              {"state", s.state},
+              {"peer", rt ? rt->cfg->peer : ""},
+              {"local", s.local},
+              {"remote", s.remote},
+              {"role", s.ike_state.empty() ? "" : s.initiator ? "initiator" : "responder"},
+              {"ike_proposal", s.ike_proposal},
+              {"esp_proposal", cur ? cur->proposal : ""},
+              {"encap", cur ? (cur->udp_encap ? "udp4500" : "esp") : ""},
+              {"ike_spis", s.ike_spi_i.empty() ? "" : s.ike_spi_i + "_i/" + s.ike_spi_r + "_r"},
+              {"child_spis", cur ? cur->spi_in + "_i/" + cur->spi_out + "_o" : ""},
+              {"ike_rekey_in_seconds", s.ike_rekey_in_s},
+              {"child_lifetime_left_seconds", cur ? cur->expires_in_s : -1},
+              {"bytes_in", s.in.bytes},
+              {"packets_in", s.in.packets},
+              {"bytes_out", s.out.bytes},
+              {"packets_out", s.out.packets},
+              {"last_established", wall_time(s.established_ms)},
+              {"last_error", s.last_error}};
+  if (!detail) return o;
+  o["ike_state"] = s.ike_state;
+  o["ike_spi_i"] = s.ike_spi_i;
+  o["ike_spi_r"] = s.ike_spi_r;
+  o["nat"] = {{"local", s.nat_local}, {"remote", s.nat_remote}};
+  api::Json children = api::Json::array();
+  for (const auto& c : s.children)
+    children.push_back({{"state", c.state},
+                        {"spi_in", c.spi_in},
+                        {"spi_out", c.spi_out},
+                        {"proposal", c.proposal},
+                        {"encap", c.udp_encap ? "udp4500" : "esp"},
+                        {"rekey_in_seconds", c.rekey_in_s},
+                        {"lifetime_left_seconds", c.expires_in_s},
+                        {"in", stats_json(c.in)},
+                        {"out", stats_json(c.out)},
+                        {"local_ts", c.ts_local},
+                        {"remote_ts", c.ts_remote}});
+  o["children"] = children;
+  api::Json routes = api::Json::array();
+  if (rt)
+    for (const auto& p : rt->routes) routes.push_back(p.str());
+  o["routes"] = routes;
+  o["routes_installed"] = rt && rt->routed;
+  return o;
+}
+
 api::Json IkeService::show_connections() const {
   api::Json a = api::Json::array();
-  for (const auto& s : daemon_->status()) {
-    api::Json children = api::Json::array();
-    for (const auto& c : s.children)
-      children.push_back({{"state", c.state},
-                          {"spi_in", c.spi_in},
-                          {"spi_out", c.spi_out},
-                          {"proposal", c.proposal},
-                          {"encap", c.udp_encap ? "udp4500" : "esp"},
-                          {"rekey_in_seconds", c.rekey_in_s},
-                          {"lifetime_left_seconds", c.expires_in_s},
-                          {"in", stats_json(c.in)},
-                          {"out", stats_json(c.out)},
-                          {"local_ts", c.ts_local},
-                          {"remote_ts", c.ts_remote}});
-    auto it = conns_.find(s.name);
-    api::Json routes = api::Json::array();
-    if (it != conns_.end())
-      for (const auto& p : it->second.routes) routes.push_back(p.str());
-    a.push_back({{"name", s.name},
-                 {"state", s.state},
-                 {"peer", it != conns_.end() ? it->second.cfg->peer : ""},
-                 {"local", s.local},
-                 {"remote", s.remote},
-                 {"role", s.ike_state.empty() ? "" : s.initiator ? "initiator" : "responder"},
-                 {"ike_state", s.ike_state},
-                 {"ike_proposal", s.ike_proposal},
-                 {"ike_spi_i", s.ike_spi_i},
-                 {"ike_spi_r", s.ike_spi_r},
-                 {"nat", {{"local", s.nat_local}, {"remote", s.nat_remote}}},
-                 {"ike_rekey_in_seconds", s.ike_rekey_in_s},
-                 {"children", children},
-                 {"bytes_in", s.in.bytes},
-                 {"packets_in", s.in.packets},
-                 {"bytes_out", s.out.bytes},
-                 {"packets_out", s.out.packets},
-                 {"routes", routes},
-                 {"routes_installed", it != conns_.end() && it->second.routed},
-                 {"last_established", wall_time(s.established_ms)},
-                 {"last_error", s.last_error}});
-  }
+  for (const auto& s : daemon_->status()) a.push_back(connection_json(s, false));
   return a;
+}
+
+api::Json IkeService::show_connection(const std::string& name) const {
+  for (const auto& s : daemon_->status())
+    if (s.name == name) return connection_json(s, true);
+  throw api::RequestError("no connection named " + name);
 }
 
 }  // namespace espgw::dp

@@ -40,7 +40,8 @@ class IkeService : public Service, public ike::Kernel {
   void subscribe(std::function<void(const std::string&, ike::ConnEvent)> fn) {
     subscribers_.push_back(std::move(fn));
   }
-  api::Json show_connections() const;
+  api::Json show_connections() const;              // one row per connection
+  api::Json show_connection(const std::string& name) const;  // with Child SAs, selectors, routes
 
  private:
   struct ConnRt {
@@ -49,6 +50,7 @@ class IkeService : public Service, public ike::Kernel {
     std::vector<Prefix> routes;
     bool routed = false;
   };
+  api::Json connection_json(const ike::ConnStatus& s, bool detail) const;
   void send(const ike::Endpoint& from, const ike::Endpoint& to, const ike::Bytes& msg, bool keepalive);
   int open_socket(uint16_t port, std::string* err);
 

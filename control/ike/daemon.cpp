@@ -452,6 +452,8 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   if (half_open() >= tun_.cookie_threshold) {
     const NotifyPayload* c = m.notify(NotifyType::kCookie);
     if (!c || !cookies_.verify(c->data, ni->data, remote.addr, m.hdr.spi_i)) {
+      env_.log(cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + ": " +
+               std::to_string(half_open()) + " half-open SAs, asking for a cookie");
       send_plain_error(local, remote, m.hdr,
                        NotifyPayload::make(NotifyType::kCookie,
                                            cookies_.make(ni->data, remote.addr, m.hdr.spi_i)));
@@ -626,7 +628,10 @@ ConnStatus Daemon::status_of(const ConnState& cs) const {
   s.established_ms = cs.last_established_ms;
   auto sas = ike_sas(cs.cfg.name);
   IkeSa* sa = established_sa(cs.cfg.name);
-  s.state = cs.up ? "Connected" : !sas.empty() ? "Connecting" : "NotConnected";
+  // Connecting: an IKE SA is being negotiated, or we retry after a failure.
+  s.state = cs.up ? "Connected"
+            : !sas.empty() || (cs.want && cs.cfg.initiate) ? "Connecting"
+                                                           : "NotConnected";
   if (!sa && !sas.empty()) sa = sas.front();
   if (!sa) return s;
   s.local = sa->local.str();

@@ -184,7 +184,9 @@ def espgw_config(prefix, ike, esp, mode="default", lifetime=3600, ike_lifetime=2
 
 
 def connection(gw):
-    return gw.ctl("show", "connections")[0]
+    rows = gw.ctl("show", "connections")
+    assert len(rows) == 1 and rows[0]["name"] == "to-peer"
+    return gw.ctl("show", "connection", "to-peer")
 
 
 def wait_connected(gw, timeout=20):
@@ -354,6 +356,45 @@ def test_strongswan_dead_peer_and_return():
             pytest.fail("tunnel did not return\n" + rig.diag())
         assert "10.2.0.0/24" in json.dumps(rig.gw.ctl("show", "routes"))
         topo.wait_for(lambda: ping("ti-h1", H2, count=1)[1] == 1, 10, "traffic after return")
+        check_traffic(rig)
+    finally:
+        rig.down()
+
+
+FLOOD = r"""
+import os, socket, struct, sys
+def transform(last, ttype, tid):
+    return struct.pack("!BBHBBH", 0 if last else 3, 0, 8, ttype, 0, tid)
+ts = transform(0, 1, 28) + transform(0, 2, 5) + transform(1, 4, 31)
+prop = struct.pack("!BBHBBBB", 0, 0, 8 + len(ts), 1, 1, 0, 3) + ts
+sa = struct.pack("!BBH", 34, 0, 4 + len(prop)) + prop
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for i in range(int(sys.argv[3])):
+    ke = struct.pack("!BBHHH", 40, 0, 8 + 32, 31, 0) + os.urandom(32)
+    no = struct.pack("!BBH", 0, 0, 4 + 32) + os.urandom(32)
+    body = sa + ke + no
+    hdr = os.urandom(8) + bytes(8) + struct.pack("!BBBBII", 33, 0x20, 34, 0x08, 0, 28 + len(body))
+    s.sendto(hdr + body, (sys.argv[2], 500))
+print("sent", flush=True)
+"""
+
+
+def test_strongswan_connects_through_half_open_flood():
+    """A flood of IKE_SA_INIT requests from the peer's address makes espgw demand cookies; the
+    real strongSwan still connects (it answers the COOKIE)."""
+    ike, esp = PROPOSALS["chacha"]
+    rig = Rig(ike, esp, esp, "responder_only", "none")
+    try:
+        r = run("ti-sw", sys.executable, "-c", FLOOD, SW_WAN, GW_WAN, 40)
+        assert "sent" in r.stdout, r.stderr
+        topo.wait_for(lambda: "asking for a cookie" in rig.gw.logtext(), 10, "cookie demand")
+        rig.charon.swanctl("--initiate", "--child", "net", "--timeout", "20")
+        try:
+            wait_connected(rig.gw)
+        except TimeoutError:
+            pytest.fail("no tunnel through the flood\n" + rig.diag())
+        assert "COOKIE" in rig.charon.logtext()
         check_traffic(rig)
     finally:
         rig.down()

@@ -641,5 +641,66 @@ TEST_F(Pair, ForgedMessagesAreDropped) {
   EXPECT_TRUE(b.d->connected("to-a"));
 }
 
+
+TEST_F(Pair, PeerDeletesChildSa) {
+  start_default();
+  connect();
+  IkeSa* sa = a.d->established_sa("to-b");
+  sa->tm.queue(make_child_delete({sa->children[0].spi_in}));
+  sa->tm.initiate(*a.d, *sa);
+  deliver();
+  run_for(tun.drain_ms + 200);
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_FALSE(b.d->connected("to-a"));
+  EXPECT_FALSE(b.kernel.up);  // routes withdrawn
+  EXPECT_TRUE(a.kernel.in.empty() && b.kernel.in.empty());
+  EXPECT_TRUE(a.kernel.out.empty() && b.kernel.out.empty());
+  EXPECT_EQ(b.d->ike_sas("to-a").size(), 1u);  // the IKE SA stays
+}
+
+TEST_F(Pair, AuthFailedEventAndNoSecretsInStatus) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  cb.psk = Secret("wrong");
+  start(std::move(ca), std::move(cb));
+  connect();
+  bool ev = false;
+  for (auto& [c, e] : b.events) ev |= e == ConnEvent::kAuthFailed;
+  EXPECT_TRUE(ev);
+  for (const auto& st : a.d->status()) {
+    EXPECT_EQ(st.last_error.find("correct horse"), std::string::npos);
+    EXPECT_EQ(st.state, "Connecting");  // re-initiation pending / in progress
+  }
+}
+
+// strongSwan lists a response's transforms as ENCR, INTEG, PRF, DH; match() lists them by type.
+TEST(AcceptResponse, PeerTransformOrder) {
+  std::string err;
+  auto offered = *parse_proposals({"aes256-sha256-modp2048"}, ProtocolId::kIke, &err);
+  SaPayload reply;
+  Proposal p;
+  p.number = 1;
+  p.protocol = ProtocolId::kIke;
+  p.transforms = {{TransformType::kEncr, encr::kAesCbc, 256},
+                  {TransformType::kInteg, integ::kHmacSha256_128, 0},
+                  {TransformType::kPrf, prf::kHmacSha256, 0},
+                  {TransformType::kDh, dh::kModp2048, 0}};
+  reply.proposals.push_back(p);
+  auto s = accept_response(offered, reply);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->dh, dh::kModp2048);
+  EXPECT_EQ(s->integ, integ::kHmacSha256_128);
+}
+
+TEST(TrafficSelectors, NarrowAndSubset) {
+  auto ts = [](const char* p) { return TrafficSelector::from_prefix(*Prefix::parse(p)); };
+  auto n = narrow_ts({ts("0.0.0.0/0"), ts("::/0")}, {ts("10.2.0.0/16")});
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0], ts("10.2.0.0/16"));
+  EXPECT_TRUE(narrow_ts({ts("10.1.0.0/16")}, {ts("10.2.0.0/16")}).empty());
+  EXPECT_TRUE(ts_subset({ts("10.2.1.0/24")}, {ts("10.2.0.0/16")}));
+  EXPECT_FALSE(ts_subset({ts("10.3.0.0/24")}, {ts("10.2.0.0/16")}));
+}
+
 }  // namespace
 }  // namespace espgw::ike
