@@ -52,9 +52,8 @@ TunnelRt* SaTable::tunnel(uint32_t id) const {
 }
 
 uint32_t SaTable::tunnel_by_name(const std::string& name) const {
-  for (size_t i = 1; i < tunnels_.size(); ++i)
-    if (tunnels_[i] && tunnels_[i]->name == name) return uint32_t(i);
-  return 0;
+  auto it = tunnel_ids_.find(name);
+  return it == tunnel_ids_.end() ? 0 : it->second;
 }
 
 uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
@@ -149,7 +148,12 @@ uint32_t SaTable::add_tunnel(const std::string& name, uint16_t mss_clamp, uint16
   t->mss_clamp = mss_clamp;
   t->mtu = mtu;
   t->remote_ts = std::move(remote_ts);
+  if (tunnel_ids_.count(name)) {
+    *err = "tunnel " + name + " exists";
+    return 0;
+  }
   rt_.tunnels[id].store(t.get(), std::memory_order_release);
+  tunnel_ids_[name] = id;
   tunnels_.push_back(std::move(t));
   return id;
 }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -140,6 +141,7 @@ class SaTable {
   std::vector<SaRt*> sas_ = std::vector<SaRt*>(kMaxSas, nullptr);
   std::vector<SaCtl> ctl_ = std::vector<SaCtl>(kMaxSas);
   std::vector<std::unique_ptr<TunnelRt>> tunnels_;  // index = id; [0] unused
+  std::unordered_map<std::string, uint32_t> tunnel_ids_;
   uint32_t next_sa_ = 1;
   std::vector<uint32_t> free_sas_;
 };
