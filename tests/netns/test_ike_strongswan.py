@@ -400,8 +400,10 @@ def test_strongswan_connects_through_half_open_flood():
         rig.down()
 
 
-def test_espgw_pair_over_ike():
-    """espgw <-> espgw: IKE on UDP 500, raw ESP (no NAT-T), IPv4 and IPv6 inner traffic."""
+@pytest.mark.parametrize("outer", ["v4", "v6"])
+def test_espgw_pair_over_ike(outer):
+    """espgw <-> espgw: IKE on UDP 500, raw ESP (no NAT-T), IPv4 and IPv6 inner traffic, over an
+    IPv4 or IPv6 WAN."""
     t = topo.Topology("tj")
     t.down()
     ike, esp = PROPOSALS["gcm256"]
@@ -413,11 +415,12 @@ def test_espgw_pair_over_ike():
         for name, mode in (("gw1", "default"), ("gw2", "responder_only")):
             me, peer = ("1", "2") if name == "gw1" else ("2", "1")
             side, other = ("a", "b") if name == "gw1" else ("b", "a")
-            cfg = espgw_config("tj", ike, esp, mode, public="198.51.100." + me,
-                               peer="198.51.100." + peer, lan=topo.BASIC[side]["gw4"],
+            wan = ("198.51.100.%s", "/24") if outer == "v4" else ("2001:db8:ff::%s", "/64")
+            cfg = espgw_config("tj", ike, esp, mode, public=wan[0] % me,
+                               peer=wan[0] % peer, lan=topo.BASIC[side]["gw4"],
                                remote_prefixes=[topo.BASIC[other]["gw4"].rsplit(".", 1)[0] + ".0/24",
                                                 topo.BASIC[other]["gw6"].split("::")[0] + "::/64"],
-                               wan_addr="198.51.100.%s/24" % me, name=name)
+                               wan_addr=wan[0] % me + wan[1], name=name)
             cfg["instance"]["ports"][0]["device"] = "net_tap_a,iface=tj%s0" % side
             cfg["instance"]["ports"][0]["addresses"].append(topo.BASIC[side]["gw6"])
             cfg["instance"]["ports"][1]["device"] = "net_tap_w,iface=tjw%s" % me

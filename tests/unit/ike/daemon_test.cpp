@@ -702,5 +702,21 @@ TEST(TrafficSelectors, NarrowAndSubset) {
   EXPECT_FALSE(ts_subset({ts("10.3.0.0/24")}, {ts("10.2.0.0/16")}));
 }
 
+
+TEST_F(Pair, FqdnAndIpv6Identities) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.local_id = IdPayload::fqdn("left.example");
+  cb.remote_id = IdPayload::fqdn("left.example");
+  cb.local_id = IdPayload::from_addr(*IpAddr::parse("2001:db8::2"));
+  ca.remote_id = IdPayload::from_addr(*IpAddr::parse("2001:db8::2"));
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(b.d->established_sa("to-a")->peer_id.str(), "left.example");
+  EXPECT_EQ(a.d->established_sa("to-b")->peer_id.type, IdType::kIpv6Addr);
+  expect_keys_match();
+}
+
 }  // namespace
 }  // namespace espgw::ike
