@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -119,6 +120,8 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   };
 
   bool resolve(const bgp::Path& path, NhSpec& nh, std::string* why) const;
+  uint32_t live_tunnel(const std::string& name) const;
+  std::vector<uint32_t> tunnel_signature() const;
   void flush_tx(bgp::ConnId c);
   void drop(bgp::ConnId c, uint64_t now);  // the transport failed: tell the speaker
   void register_commands();
@@ -137,6 +140,7 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   std::set<Prefix> unresolved_;  // selected routes without a usable next hop (retried)
   std::map<Prefix, NhSpec> installed_;
   uint64_t next_retry_ = 0;
+  std::vector<uint32_t> tunnel_sig_;
   uint64_t fib_errors_ = 0;
   std::string last_fib_error_;
 };
@@ -339,10 +343,15 @@ void BgpService::tick(uint64_t now) {
   speaker_->tick(now);
   for (auto& [id, s] : socks_)
     if (!s.connecting && !s.tx.empty()) flush_tx(id);
-  if (now >= next_retry_ && !unresolved_.empty()) {  // e.g. the tunnel came up later
+  if (now >= next_retry_) {  // tunnels up/down, unresolved routes (e.g. the tunnel came later)
     next_retry_ = now + 1000;
     std::set<Prefix> retry;
-    retry.swap(unresolved_);
+    if (auto sig = tunnel_signature(); sig != tunnel_sig_) {
+      tunnel_sig_ = std::move(sig);
+      for (const auto& [p, e] : speaker_->rib().entries()) retry.insert(p);
+    }
+    retry.merge(unresolved_);
+    unresolved_.clear();
     for (const auto& p : retry) {
       const bgp::Rib::Entry* e = speaker_->rib().find(p);
       std::vector<const bgp::Path*> sel;
@@ -357,6 +366,26 @@ void BgpService::tick(uint64_t now) {
 
 // ---- FIB -----------------------------------------------------------------------------------
 
+// A tunnel by name if it exists and can send (an IKE tunnel without a live outbound SA is down).
+uint32_t BgpService::live_tunnel(const std::string& name) const {
+  SaTable& sas = ctl_.sas();
+  uint32_t id = sas.tunnel_by_name(name);
+  const TunnelRt* t = id ? sas.tunnel(id) : nullptr;
+  const SaRt* out = t ? t->out.load(std::memory_order_acquire) : nullptr;
+  return out && !out->expired.load(std::memory_order_relaxed) ? id : 0;
+}
+
+// The tunnels BGP next hops can resolve through, and whether each is up: when this changes,
+// every learned route is resolved again (tunnel down: its routes leave the FIB or its ECMP
+// group; tunnel up again: they come back).
+std::vector<uint32_t> BgpService::tunnel_signature() const {
+  std::vector<uint32_t> sig;
+  for (const auto& [id, pi] : peer_info_) sig.push_back(live_tunnel(pi.connection));
+  for (const auto& r : cfg_.instance.routes)
+    if (!r.tunnel.empty()) sig.push_back(live_tunnel(r.tunnel));
+  return sig;
+}
+
 // The next hop of a learned route: the tunnel of the connection it was learned over (IKE names
 // tunnels after connections), else a static route's tunnel covering the BGP next hop or the
 // peer, else the BGP next hop or the peer on a connected network.
@@ -365,7 +394,7 @@ bool BgpService::resolve(const bgp::Path& path, NhSpec& nh, std::string* why) co
   if (it == peer_info_.end()) return *why = "unknown peer", false;
   const PeerInfo& pi = it->second;
   nh = {};
-  if (uint32_t t = const_cast<Control&>(ctl_).sas().tunnel_by_name(pi.connection)) {
+  if (uint32_t t = live_tunnel(pi.connection)) {
     nh.kind = NhKind::kTunnel;
     nh.tunnel = t;
     return true;
@@ -376,11 +405,12 @@ bool BgpService::resolve(const bgp::Path& path, NhSpec& nh, std::string* why) co
       if (!r.tunnel.empty() && r.prefix.contains(target) && (!bestr || r.prefix.len > bestr->prefix.len))
         bestr = &r;
     if (bestr) {
-      if (uint32_t t = const_cast<Control&>(ctl_).sas().tunnel_by_name(bestr->tunnel)) {
+      if (uint32_t t = live_tunnel(bestr->tunnel)) {
         nh.kind = NhKind::kTunnel;
         nh.tunnel = t;
         return true;
       }
+      return *why = "tunnel " + bestr->tunnel + " is down", false;
     }
   }
   for (const IpAddr& target : {path.next_hop, pi.address}) {
@@ -403,12 +433,29 @@ void BgpService::fib_update(const Prefix& p, const std::vector<const bgp::Path*>
     if (installed_.erase(p)) rt.del(p, RouteSource::kBgp);
     return;
   }
+  // The best path first; the equal-cost ones after it. Two or more distinct live tunnels make
+  // an ECMP tunnel group; otherwise the first usable next hop.
   NhSpec nh;
   std::string why;
   bool ok = false;
-  for (const bgp::Path* path : paths)  // the best path first; an equal one if it cannot be used
-    if ((ok = resolve(*path, nh, &why))) break;
-  if (ok && nh.kind == NhKind::kVia && nh.gw.family != p.addr.family) ok = false;
+  std::vector<uint32_t> tunnels;
+  for (const bgp::Path* path : paths) {
+    NhSpec one;
+    if (!resolve(*path, one, &why)) continue;
+    if (one.kind == NhKind::kVia && one.gw.family != p.addr.family) continue;
+    if (!ok) nh = one;
+    ok = true;
+    if (one.kind == NhKind::kTunnel &&
+        std::find(tunnels.begin(), tunnels.end(), one.tunnel) == tunnels.end() &&
+        tunnels.size() < kMaxEcmp)
+      tunnels.push_back(one.tunnel);
+  }
+  if (ok && nh.kind == NhKind::kTunnel && tunnels.size() > 1) {
+    std::sort(tunnels.begin(), tunnels.end());
+    nh = {};
+    nh.kind = NhKind::kTunnelGroup;
+    std::copy(tunnels.begin(), tunnels.end(), nh.members.begin());
+  }
   if (!ok) {
     unresolved_.insert(p);
     if (installed_.erase(p)) rt.del(p, RouteSource::kBgp);

@@ -123,6 +123,9 @@ uint32_t RouteTable::acquire_nh(const NhSpec& s, std::string* err) {
   nh.port = s.port;
   nh.neigh = ne;
   nh.tunnel = s.tunnel;
+  nh.n_members = 0;
+  for (uint32_t m : s.members)
+    if (m) nh.members[nh.n_members++] = m;
   std::atomic_ref<NhKind>(nh.kind).store(s.kind, std::memory_order_release);
   nh_by_spec_[s] = {id, 1, ne};
   spec_by_id_[id] = s;
@@ -194,6 +197,13 @@ nlohmann::ordered_json RouteTable::to_json() const {
         case NhKind::kTunnel:
           kind = "tunnel";
           nexthop = tunnel_name ? tunnel_name(c.nh.tunnel) : std::to_string(c.nh.tunnel);
+          break;
+        case NhKind::kTunnelGroup:
+          kind = "tunnel-group";
+          for (uint32_t m : c.nh.members)
+            if (m)
+              nexthop += (nexthop.empty() ? "" : ",") +
+                         (tunnel_name ? tunnel_name(m) : std::to_string(m));
           break;
       }
       if (c.nh.kind == NhKind::kConnected || c.nh.kind == NhKind::kVia)

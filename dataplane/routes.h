@@ -3,6 +3,7 @@
 // next-hop objects the FIB points at. Changes are collected and pushed to the FIB as one batch.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <string>
@@ -26,6 +27,7 @@ struct NhSpec {
   uint16_t port = 0;
   IpAddr gw;  // kVia
   uint32_t tunnel = 0;  // kTunnel
+  std::array<uint32_t, kMaxEcmp> members{};  // kTunnelGroup: sorted tunnel ids, 0-padded
   auto operator<=>(const NhSpec&) const = default;
 };
 

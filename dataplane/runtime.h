@@ -60,13 +60,18 @@ enum class NhKind : uint8_t {
   kVia,          // via a gateway address on a port
   kBlackhole,
   kTunnel,       // into an IPsec tunnel (encrypt, then route the outer packet)
+  kTunnelGroup,  // ECMP: one of several tunnels, chosen per flow (hash of the inner 5-tuple)
 };
+
+inline constexpr unsigned kMaxEcmp = 8;
 
 struct NextHop {
   NhKind kind = NhKind::kNone;
   uint16_t port = 0;          // index into Runtime::ports
   NeighEntry* neigh = nullptr;  // kVia
   uint32_t tunnel = 0;          // kTunnel
+  uint8_t n_members = 0;        // kTunnelGroup: members[0..n_members) are tunnel ids; a group
+  uint32_t members[kMaxEcmp] = {};  // never changes while published (new set = new next hop)
 };
 
 inline constexpr uint32_t kMaxNextHops = 1 << 16;

@@ -330,6 +330,20 @@ class Worker {
     }
   }
 
+  // Hash of the inner 5-tuple (addresses, protocol, TCP/UDP ports when present): every packet
+  // of a flow takes the same member of a tunnel group.
+  static uint32_t flow_hash(const rte_mbuf* m, const Parsed& p) {
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off);
+    const bool v4 = p.l3 == L3::kIpv4;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ p.l4_proto;
+    const uint8_t* a = ip + (v4 ? 12 : 8);
+    for (unsigned i = 0; i < (v4 ? 8u : 32u); i += 4) h = (h ^ load_be32(a + i)) * 0xff51afd7ed558ccdull;
+    if ((p.l4_proto == 6 || p.l4_proto == 17) && !p.fragment && p.l4_off &&
+        uint32_t(p.l4_off) + 4 <= rte_pktmbuf_data_len(m))
+      h = (h ^ load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l4_off))) * 0xc4ceb9fe1a85ec53ull;
+    return uint32_t((h >> 32) ^ h);
+  }
+
   void to_tunnel(rte_mbuf* m, const Parsed& p, uint32_t tid, uint16_t in_pi, bool originated) {
     if (p.outer) return drop(m, Drop::tunnel_loop);
     TunnelRt* t = rt_->tunnels[tid].load(std::memory_order_acquire);
@@ -701,6 +715,9 @@ class Worker {
         return to_me(m, p, in_pi);
       case NhKind::kTunnel:
         return to_tunnel(m, p, nh.tunnel, in_pi, originated);
+      case NhKind::kTunnelGroup:
+        if (nh.n_members == 0) return drop(m, Drop::no_route);
+        return to_tunnel(m, p, nh.members[flow_hash(m, p) % nh.n_members], in_pi, originated);
       case NhKind::kNone:
         if (!originated)
           icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4Unreach : kIcmp6Unreach, 0, 0);

@@ -585,3 +585,110 @@ def test_transit_onprem_learns_vnet2_through_vnet1(transit):
     wait_for(lambda: fib_bgp(gw1, "10.2.0.0/16"), 20, "VNet2 prefix in VNet1's FIB")
     sent, got, out = ping(t.ns_name("a"), "10.2.0.10", count=3, extra=["-I", "10.50.1.1"])
     assert got == 3, out
+
+
+# ---- ECMP over two tunnels -------------------------------------------------------------------
+
+def second_tunnel(cfg, name, spi_out, spi_in):
+    """Adds a second static tunnel next to pair_config's one (same endpoints, own SAs/keys)."""
+    t = json.loads(json.dumps(cfg["instance"]["tunnels"][0]))
+    t["name"] = name
+    t["outbound"].update(spi=spi_out, key_file="keys/out2.hex")
+    t["inbound"].update(spi=spi_in, key_file="keys/in2.hex")
+    cfg["instance"]["tunnels"].append(t)
+    return cfg
+
+
+SITE5B = "10.52.255.254"
+
+
+@pytest.fixture(scope="module")
+def ecmp():
+    """gw1 == two ESP tunnels == gw2. Two speakers of the site's AS 65050 announce 10.52.0.0/16
+    to gw1, one per tunnel: BIRD behind gw2 (10.52.255.253, over to-gw2) and gw2 itself, an
+    espgw in AS 65050 (10.52.255.254, over to-gw2b) - a site with two devices."""
+    t = topo.Topology("tg4")
+    d = None
+    key2 = {d: os.urandom(20).hex() for d in ("1to2", "2to1")}
+
+    def mod1(cfg):
+        second_tunnel(cfg, "to-gw2b", 0x1002, 0x2002)
+        cfg["_files"].update({"keys/out2.hex": key2["1to2"], "keys/in2.hex": key2["2to1"]})
+        cfg["instance"]["routes"] = [{"prefix": SITE5 + "/32", "tunnel": "to-gw2"},
+                                     {"prefix": SITE5B + "/32", "tunnel": "to-gw2b"}]
+        bgp_sections(cfg, PEERING, "Site5a", ONPREM_AS, SITE5, "VNet1toSite5a",
+                     gateway_ip="198.51.100.2", address_spaces=["10.1.0.0/16"])
+        return bgp_sections(cfg, PEERING, "Site5b", ONPREM_AS, SITE5B, "VNet1toSite5b",
+                            gateway_ip="198.51.100.3")
+
+    def mod2(cfg):
+        second_tunnel(cfg, "to-gw1b", 0x2002, 0x1002)
+        cfg["_files"].update({"keys/out2.hex": key2["2to1"], "keys/in2.hex": key2["1to2"]})
+        cfg["instance"]["routes"] = [
+            {"prefix": PEERING + "/32", "tunnel": "to-gw1b"},
+            {"prefix": "10.1.0.0/24", "tunnel": "to-gw1"},
+            {"prefix": SITE5 + "/32", "via": "10.2.0.10"},
+            {"prefix": "10.52.1.0/24", "via": "10.2.0.10"}]
+        return bgp_sections(cfg, SITE5B, "vnet1", 65010, PEERING, "to-vnet1",
+                            gateway_ip="198.51.100.1", asn=ONPREM_AS,
+                            address_spaces=["10.52.0.0/16"])
+
+    try:
+        gw1, gw2 = up_tunnel_pair(t, mod1, mod2)
+        nsb = t.ns_name("b")
+        on_lo(nsb, SITE5 + "/32", "10.52.1.1/32")
+        os.makedirs(STATE, exist_ok=True)
+        d = Bird(nsb, "bird", SITE5, PEERING, v4=["10.52.0.0/16"], v6=[])
+        d.extra = "protocol static nh4 { ipv4; route %s/32 via 10.2.0.1; }" % PEERING
+        d.start()
+        wait_for(lambda: all(p["state"] == "Established"
+                             for p in gw1.ctl("show", "bgp", "peers")), 40, "both sessions")
+        yield t, gw1, gw2, d
+    finally:
+        if d:
+            d.stop()
+        t.down()
+
+
+UDP_FLOWS = r"""
+import socket, sys
+for port in range(20000, 20000 + int(sys.argv[2])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    s.sendto(b"x" * 64, (sys.argv[1], 9))
+    s.close()
+"""
+
+
+def out_packets(gw):
+    return {s["tunnel"]: s["packets"] for s in gw.ctl("show", "sas") if s["direction"] == "out"}
+
+
+def test_ecmp_over_two_tunnels(ecmp):
+    t, gw1, gw2, d = ecmp
+    r = wait_for(lambda: (fib_bgp(gw1, "10.52.0.0/16") or {}).get("type") == "tunnel-group" and
+                 fib_bgp(gw1, "10.52.0.0/16"), 20, "ECMP tunnel group")
+    assert sorted(r["nexthop"].split(",")) == ["to-gw2", "to-gw2b"], r
+    routes = gw_route(gw1, "10.52.0.0/16")
+    assert len(routes) == 2 and all(x["multipath"] for x in routes), routes
+    before = out_packets(gw1)
+    run(t.ns_name("a"), "python3", "-c", UDP_FLOWS, "10.52.1.1", 64, check=True)
+    after = out_packets(gw1)
+    spread = {k: after[k] - before.get(k, 0) for k in after}
+    assert all(v >= 5 for v in spread.values()), spread  # 64 flows over both tunnels
+    # one flow always takes the same tunnel
+    before = out_packets(gw1)
+    for _ in range(3):
+        run(t.ns_name("a"), "python3", "-c", UDP_FLOWS, "10.52.1.1", 1, check=True)
+    after = out_packets(gw1)
+    assert sorted(after[k] - before.get(k, 0) for k in after) == [0, 3]
+    # one session goes away: the group shrinks to the other tunnel
+    d.birdc("disable", "espgw")
+    r = wait_for(lambda: (fib_bgp(gw1, "10.52.0.0/16") or {}).get("type") == "tunnel" and
+                 fib_bgp(gw1, "10.52.0.0/16"), 20, "single tunnel after withdrawal")
+    assert r["nexthop"] == "to-gw2b", r
+    sent, got, out = ping(t.ns_name("a"), "10.52.1.1", count=3)
+    assert got == 3, out
+    d.birdc("enable", "espgw")
+    wait_for(lambda: (fib_bgp(gw1, "10.52.0.0/16") or {}).get("type") == "tunnel-group", 30,
+             "group back")
