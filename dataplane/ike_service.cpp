@@ -263,15 +263,31 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
     return false;
   }
   sa_ids_[{s.spi, s.inbound}] = id;
+  if (!s.inbound) c.outbound.push_back(s.spi);
   return true;
 }
 
-void IkeService::del_sa(const std::string&, uint32_t spi, bool inbound) {
+void IkeService::del_sa(const std::string& conn, uint32_t spi, bool inbound) {
   auto it = sa_ids_.find({spi, inbound});
   if (it == sa_ids_.end()) return;
   ctl_.sas().del_sa(it->second);
   sa_ids_.erase(it);
-  if (inbound) reserved_spis_.erase(spi);
+  if (inbound) {
+    reserved_spis_.erase(spi);
+    return;
+  }
+  // The tunnel lost its outbound SA (e.g. a duplicate IKE SA went): the newest remaining one of
+  // the connection carries the traffic.
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  auto& outs = c->second.outbound;
+  std::erase(outs, spi);
+  const TunnelRt* t = ctl_.sas().tunnel(c->second.tunnel);
+  if (t && !t->out.load() && !outs.empty()) {
+    auto id = sa_ids_.find({outs.back(), false});
+    std::string err;
+    if (id != sa_ids_.end()) ctl_.sas().bind_tunnel(c->second.tunnel, id->second, &err);
+  }
 }
 
 ike::SaStats IkeService::sa_stats(const std::string&, uint32_t spi, bool inbound) {

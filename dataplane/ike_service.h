@@ -48,6 +48,7 @@ class IkeService : public Service, public ike::Kernel {
     const model::Connection* cfg = nullptr;
     uint32_t tunnel = 0;
     std::vector<Prefix> routes;
+    std::vector<uint32_t> outbound;  // installed outbound SPIs, oldest first
     bool routed = false;
   };
   api::Json connection_json(const ike::ConnStatus& s, bool detail) const;

@@ -271,6 +271,22 @@ void Daemon::established(IkeSa& sa) {
               sa.remote.str() + (sa.nat_local || sa.nat_remote ? ", NAT-T" : "") + ")");
 }
 
+// Both peers initiated at once and two IKE SAs got established: the one initiated by the peer
+// with the higher address goes, deleted by that peer (each side decides the same way).
+void Daemon::resolve_duplicates(IkeSa& sa) {
+  if (!sa.established()) return;
+  for (IkeSa* o : ike_sas(sa.conn->name)) {
+    if (o == &sa || !o->established() || o->initiator == sa.initiator) continue;
+    IkeSa& ours = sa.initiator ? sa : *o;  // the one we initiated
+    if (sa.conn->local < sa.conn->remote) return;  // the peer deletes the one it initiated
+    log(ours, "duplicate IKE SA (both sides initiated): deleting the one we initiated");
+    ours.last_error = "duplicate IKE SA replaced";
+    ours.tm.queue(make_ike_delete(), true);
+    ours.tm.initiate(*this, ours);
+    return;
+  }
+}
+
 void Daemon::set_error(IkeSa& sa, const std::string& error) {
   if (error.empty()) return;
   sa.last_error = error;
@@ -281,7 +297,12 @@ void Daemon::set_error(IkeSa& sa, const std::string& error) {
 void Daemon::fail(IkeSa& sa, const std::string& error, bool dead_peer) {
   if (sa.state == IkeState::kDead) return;
   bool was_rekeyed = sa.state == IkeState::kRekeyed;
-  set_error(sa, error);
+  if (has_other_sa(sa)) {  // a duplicate or a rekeyed SA goes: not the connection's error
+    sa.last_error = error;
+    if (!error.empty()) log(sa, error);
+  } else {
+    set_error(sa, error);
+  }
   for (auto& c : sa.children) {
     remove_out(sa, c);
     remove_in(sa, c);

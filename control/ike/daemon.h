@@ -119,6 +119,7 @@ class Daemon {
   std::vector<TrafficSelector> our_ts(const ConnConfig& c, bool local) const;
   bool has_other_sa(const IkeSa& sa) const;
   void delete_duplicates(IkeSa& keep);
+  void resolve_duplicates(IkeSa& sa);
 
  private:
   struct ConnState {

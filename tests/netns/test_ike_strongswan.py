@@ -412,7 +412,7 @@ def test_espgw_pair_over_ike(outer):
         t.add_ns("b")
         t.add_segment("wan")
         gws = {}
-        for name, mode in (("gw1", "default"), ("gw2", "responder_only")):
+        for name, mode in (("gw1", "default"), ("gw2", "default")):  # both may initiate
             me, peer = ("1", "2") if name == "gw1" else ("2", "1")
             side, other = ("a", "b") if name == "gw1" else ("b", "a")
             wan = ("198.51.100.%s", "/24") if outer == "v4" else ("2001:db8:ff::%s", "/64")
@@ -434,7 +434,10 @@ def test_espgw_pair_over_ike(outer):
             c = wait_connected(gw)
             assert c["children"][0]["encap"] == "esp"
             assert not c["nat"]["local"] and not c["nat"]["remote"]
-        assert connection(gws["gw1"])["role"] == "initiator"
+        roles = {connection(g)["role"] for g in gws.values()}
+        assert roles == {"initiator", "responder"}
+        topo.wait_for(lambda: all(len(connection(g)["children"]) == 1 for g in gws.values()), 10,
+                      "one IKE SA per side (duplicates resolved)")
         hb4, hb6 = topo.BASIC["b"]["host4"].split("/")[0], topo.BASIC["b"]["host6"].split("/")[0]
         for dst in (hb4, hb6):
             tx, rx, out = ping("tj-a", dst, count=5, interval=0.1)
@@ -452,8 +455,13 @@ def test_espgw_pair_over_ike(outer):
             tx, rx, out = ping("tj-a", dst, count=5, interval=0.1)
             assert rx == tx == 5, out
         # delete: both sides go down and withdraw their routes
+        # (both are in default mode: each would re-initiate unless told to stop)
         gws["gw1"].ctl("ike", "terminate", "to-peer")
-        topo.wait_for(lambda: connection(gws["gw2"])["state"] == "NotConnected", 10, "delete")
+        gws["gw2"].ctl("ike", "terminate", "to-peer")
+        for g in gws.values():
+            topo.wait_for(lambda: connection(g)["state"] == "NotConnected", 10, "delete")
         assert "10.1.0.0/24" not in json.dumps(gws["gw2"].ctl("show", "routes"))
+        assert "10.2.0.0/24" not in json.dumps(gws["gw1"].ctl("show", "routes"))
+        assert ping("tj-a", hb4, count=1)[1] == 0
     finally:
         t.down()

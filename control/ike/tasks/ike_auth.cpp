@@ -96,6 +96,7 @@ class IkeAuth : public Task {
       sa.tm.queue(make_ike_delete());
     }
     d.update_connection(c.name);
+    d.resolve_duplicates(sa);
     return Result::kDone;
   }
 
@@ -173,6 +174,7 @@ void respond_ike_auth(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payl
   out.push_back(make_tsi(TsPayload{ts_i}));
   out.push_back(make_tsr(TsPayload{ts_r}));
   d.update_connection(c.name);
+  d.resolve_duplicates(sa);
 }
 
 }  // namespace espgw::ike

@@ -50,13 +50,15 @@ class FakeKernel : public Kernel {
     auto& m = s.inbound ? in : out;
     m[s.spi] = {s.inbound, s.algo, Bytes(s.key->data(), s.key->data() + s.key->size()), s.udp_encap,
                 s.local.port, s.remote.port};
-    if (!s.inbound) current_out = s.spi;
+    if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
   }
   void del_sa(const std::string&, uint32_t spi, bool inbound) override {
     (inbound ? in : out).erase(spi);
-    if (!inbound && current_out == spi) current_out = 0;
+    if (inbound) return;
+    std::erase(outs, spi);
+    if (current_out == spi) current_out = outs.empty() ? 0 : outs.back();  // like IkeService
   }
   SaStats sa_stats(const std::string&, uint32_t spi, bool inbound) override {
     auto it = stats.find({spi, inbound});
@@ -68,6 +70,7 @@ class FakeKernel : public Kernel {
   std::map<uint32_t, Installed> in, out;
   std::map<std::pair<uint32_t, bool>, SaStats> stats;
   uint32_t current_out = 0;
+  std::vector<uint32_t> outs;
   bool up = false, fail_add = false;
   int ups = 0, downs = 0, adds = 0;
 };
@@ -716,6 +719,25 @@ TEST_F(Pair, FqdnAndIpv6Identities) {
   EXPECT_EQ(b.d->established_sa("to-a")->peer_id.str(), "left.example");
   EXPECT_EQ(a.d->established_sa("to-b")->peer_id.type, IdType::kIpv6Addr);
   expect_keys_match();
+}
+
+
+TEST_F(Pair, BothInitiateAtOnceLeavesOneIkeSa) {
+  start_default(/*b_initiates=*/true);
+  tick_both();  // both send IKE_SA_INIT before seeing the other's
+  deliver();
+  run_for(2000);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  EXPECT_TRUE(a.d->ike_sas("to-b")[0]->initiator);  // the one the lower address initiated stays
+  EXPECT_FALSE(b.d->ike_sas("to-a")[0]->initiator);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  expect_keys_match();
+  EXPECT_EQ(a.kernel.downs, 0);
+  EXPECT_TRUE(a.d->status()[0].last_error.empty());
 }
 
 }  // namespace
