@@ -162,6 +162,7 @@ class GoBgp(Daemon):
     connect-retry = 3
     hold-time = 30
     keepalive-interval = 10
+    idle-hold-time-after-reset = 3
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
