@@ -74,7 +74,7 @@ struct NextHop {
   uint32_t members[kMaxEcmp] = {};  // never changes while published (new set = new next hop)
 };
 
-inline constexpr uint32_t kMaxNextHops = 1 << 16;
+inline constexpr uint32_t kMaxNextHops = 1 << 18;  // tunnels + neighbours + groups
 
 struct PortRt {
   std::string name;

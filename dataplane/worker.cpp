@@ -288,8 +288,17 @@ class Worker {
   // b0/n0 (optional): the SA's bytes and packets before these.
   bool account(SaRt* sa, uint64_t bytes, uint64_t packets = 1, uint64_t* b0 = nullptr,
                uint64_t* n0 = nullptr) {
-    uint64_t b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    uint64_t n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
+    uint64_t b, n;
+    if (sa->inbound) {
+      // one writer per inbound SA (its owner worker): plain stores, no locked instructions
+      b = sa->bytes.load(std::memory_order_relaxed) + bytes;
+      n = sa->packets.load(std::memory_order_relaxed) + packets;
+      sa->bytes.store(b, std::memory_order_relaxed);
+      sa->packets.store(n, std::memory_order_relaxed);
+    } else {
+      b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+      n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
+    }
     if (b0) *b0 = b - bytes;
     if (n0) *n0 = n - packets;
     // soft first: a run of packets may cross both limits at once
@@ -408,10 +417,10 @@ class Worker {
   // Decrypt every collected inbound packet with one engine call, then decapsulate and route.
   void esp_in_run() {
     unsigned n = n_in_;
-    InEntry in[kMaxBurst];
-    std::memcpy(static_cast<void*>(in), in_, n * sizeof(InEntry));
+    InEntry* in = in_copy_;  // member scratch: no per-call initialisation
+    std::copy(in_, in_ + n, in);
     n_in_ = 0;
-    crypto::EspOp ops[kMaxBurst];
+    crypto::EspOp* ops = ops_;
     for (unsigned i = 0; i < n; ++i) {
       SaRt* sa = in[i].sa;
       uint8_t* esp = rte_pktmbuf_mtod_offset(in[i].m, uint8_t*, in[i].loc.esp_off);
@@ -425,7 +434,8 @@ class Worker {
     engine_->decrypt_burst(ops, n);
     rte_mbuf* m4[kMaxBurst];
     rte_mbuf* m6[kMaxBurst];
-    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    Parsed* p4 = esp_p4_;
+    Parsed* p6 = esp_p6_;
     uint16_t in4[kMaxBurst], in6[kMaxBurst];
     unsigned n4 = 0, n6 = 0;
     for (unsigned i = 0; i < n; ++i) {
@@ -589,10 +599,10 @@ class Worker {
   // the outer packets.
   void esp_out_run() {
     unsigned n = n_out_;
-    OutEntry out[kMaxBurst];
-    std::memcpy(static_cast<void*>(out), out_, n * sizeof(OutEntry));
+    OutEntry* out = out_copy_;
+    std::copy(out_, out_ + n, out);
     n_out_ = 0;
-    crypto::EspOp ops[kMaxBurst];
+    crypto::EspOp* ops = ops_;
     rte_mbuf* ms[kMaxBurst];
     bool dfs[kMaxBurst];
     unsigned k = 0;
@@ -644,7 +654,8 @@ class Worker {
     engine_->encrypt_burst(ops, k);
     rte_mbuf* m4[kMaxBurst];
     rte_mbuf* m6[kMaxBurst];
-    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    Parsed* p4 = esp_p4_;
+    Parsed* p6 = esp_p6_;
     uint16_t in4[kMaxBurst], in6[kMaxBurst];
     unsigned n4 = 0, n6 = 0;
     for (unsigned i = 0; i < k; ++i) {
@@ -787,7 +798,8 @@ class Worker {
     while (n_gen_) {
       rte_mbuf* m4[kMaxBurst];
       rte_mbuf* m6[kMaxBurst];
-      Parsed p4[kMaxBurst], p6[kMaxBurst];
+      Parsed* p4 = gen_p4_;
+      Parsed* p6 = gen_p6_;
       uint16_t in4[kMaxBurst], in6[kMaxBurst];
       unsigned n4 = 0, n6 = 0, n = n_gen_;
       rte_mbuf* gen[kMaxBurst];
@@ -816,7 +828,8 @@ class Worker {
     rte_mbuf* m4[kMaxBurst];
     rte_mbuf* m6[kMaxBurst];
     rte_mbuf* ctl[kMaxBurst];
-    Parsed p4[kMaxBurst], p6[kMaxBurst];
+    Parsed* p4 = rx_p4_;
+    Parsed* p6 = rx_p6_;
     uint16_t in4[kMaxBurst], in6[kMaxBurst];
     unsigned n4 = 0, n6 = 0, nc = 0;
     uint64_t bytes = 0;
@@ -921,10 +934,18 @@ class Worker {
     uint8_t outer_ecn;
   };
   std::unique_ptr<crypto::Engine> engine_;
+  // Per-stage scratch, constructed once (local arrays of these types would be initialised on
+  // every call). Stages do not nest into themselves, so one set per stage suffices.
+  Parsed rx_p4_[kMaxBurst], rx_p6_[kMaxBurst];
+  Parsed esp_p4_[kMaxBurst], esp_p6_[kMaxBurst];
+  Parsed gen_p4_[kMaxBurst], gen_p6_[kMaxBurst];
+  crypto::EspOp ops_[kMaxBurst];
   OutEntry out_[kMaxBurst];
   unsigned n_out_ = 0;
   InEntry in_[kMaxBurst];
   unsigned n_in_ = 0;
+  InEntry in_copy_[kMaxBurst];
+  OutEntry out_copy_[kMaxBurst];
   uint16_t ip_id_ = 0;
   PollItem polls_[kMaxPolls];
   unsigned n_polls_ = 0;
