@@ -618,6 +618,11 @@ void Daemon::destroy(IkeSa& sa) {
 
 void Daemon::tick() {
   uint64_t t = now();
+  if (t >= next_cookie_rotate_ms_) {
+    if (next_cookie_rotate_ms_) cookies_.rotate(Secret(random_bytes(CookieJar::kSecretLen).data(),
+                                                       CookieJar::kSecretLen));
+    next_cookie_rotate_ms_ = t + tun_.cookie_rotate_ms;
+  }
   std::vector<IkeSa*> all;
   for (auto& [spi, sa] : sas_) all.push_back(sa.get());
   for (IkeSa* sa : all)

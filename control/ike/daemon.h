@@ -32,6 +32,7 @@ struct Tunables {
   unsigned rekey_margin_pct = 10;      // rekey at lifetime * (100 - margin - jitter) / 100
   unsigned rekey_jitter_pct = 5;
   unsigned max_retries = 4;            // IKE_SA_INIT retries after COOKIE / INVALID_KE
+  uint64_t cookie_rotate_ms = 300000;  // a new cookie secret (the previous one stays valid)
 };
 
 enum class ConnEvent { kUp, kDown, kDeadPeer, kAuthFailed };
@@ -148,6 +149,7 @@ class Daemon {
   std::vector<std::unique_ptr<ConnState>> conns_;
   std::map<uint64_t, std::unique_ptr<IkeSa>> sas_;  // by our SPI
   CookieJar cookies_;
+  uint64_t next_cookie_rotate_ms_ = 0;
 };
 
 }  // namespace espgw::ike
