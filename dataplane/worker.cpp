@@ -41,6 +41,28 @@ struct TxBuf {
   uint16_t n;
 };
 
+// Packets classified for routing, by family, with the port they came in on: one bulk FIB
+// lookup per family, then each is forwarded.
+struct RouteBatch {
+  rte_mbuf* m4[kMaxBurst];
+  rte_mbuf* m6[kMaxBurst];
+  Parsed p4[kMaxBurst], p6[kMaxBurst];
+  uint16_t in4[kMaxBurst], in6[kMaxBurst];
+  unsigned n4 = 0, n6 = 0;
+
+  void add(rte_mbuf* m, const Parsed& p, uint16_t in_pi) {
+    if (p.l3 == L3::kIpv4) {
+      p4[n4] = p;
+      in4[n4] = in_pi;
+      m4[n4++] = m;
+    } else {
+      p6[n6] = p;
+      in6[n6] = in_pi;
+      m6[n6++] = m;
+    }
+  }
+};
+
 class Worker {
  public:
   Worker(Runtime* rt, unsigned index)
@@ -346,10 +368,12 @@ class Worker {
     const bool v4 = p.l3 == L3::kIpv4;
     uint64_t h = 0x9e3779b97f4a7c15ull ^ p.l4_proto;
     const uint8_t* a = ip + (v4 ? 12 : 8);
-    for (unsigned i = 0; i < (v4 ? 8u : 32u); i += 4) h = (h ^ load_be32(a + i)) * 0xff51afd7ed558ccdull;
+    for (unsigned i = 0; i < (v4 ? 8u : 32u); i += 4)
+      h = (h ^ load_be32(a + i)) * 0xff51afd7ed558ccdull;
     if ((p.l4_proto == 6 || p.l4_proto == 17) && !p.fragment && p.l4_off &&
         uint32_t(p.l4_off) + 4 <= rte_pktmbuf_data_len(m))
-      h = (h ^ load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l4_off))) * 0xc4ceb9fe1a85ec53ull;
+      h = (h ^ load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l4_off))) *
+          0xc4ceb9fe1a85ec53ull;
     return uint32_t((h >> 32) ^ h);
   }
 
@@ -432,12 +456,7 @@ class Worker {
                 0};
     }
     engine_->decrypt_burst(ops, n);
-    rte_mbuf* m4[kMaxBurst];
-    rte_mbuf* m6[kMaxBurst];
-    Parsed* p4 = esp_p4_;
-    Parsed* p6 = esp_p6_;
-    uint16_t in4[kMaxBurst], in6[kMaxBurst];
-    unsigned n4 = 0, n6 = 0;
+    RouteBatch& out = esp_batch_;
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = in[i].m;
       SaRt* sa = in[i].sa;
@@ -506,17 +525,9 @@ class Worker {
       ip.l4_off = uint16_t(ip.l4_off + kEthHdrLen);
       if (t) clamp_mss(m, ip, t->mss_clamp);
       c_.event(Event::esp_decrypted);
-      if (ip.l3 == L3::kIpv4) {
-        p4[n4] = ip;
-        in4[n4] = in[i].in_pi;
-        m4[n4++] = m;
-      } else {
-        p6[n6] = ip;
-        in6[n6] = in[i].in_pi;
-        m6[n6++] = m;
-      }
+      out.add(m, ip, in[i].in_pi);
     }
-    route(m4, p4, n4, m6, p6, n6, in4, in6, false);
+    route(out, false);
   }
 
   static bool selector_ok(const TunnelRt* t, const uint8_t* ip, bool v6) {
@@ -652,12 +663,7 @@ class Worker {
       }
     }
     engine_->encrypt_burst(ops, k);
-    rte_mbuf* m4[kMaxBurst];
-    rte_mbuf* m6[kMaxBurst];
-    Parsed* p4 = esp_p4_;
-    Parsed* p6 = esp_p6_;
-    uint16_t in4[kMaxBurst], in6[kMaxBurst];
-    unsigned n4 = 0, n6 = 0;
+    RouteBatch& outer = esp_batch_;
     for (unsigned i = 0; i < k; ++i) {
       rte_mbuf* m = ms[i];
       if (ops[i].status != crypto::kOk) {
@@ -689,17 +695,9 @@ class Worker {
       op.df = dfs[i];
       op.outer = true;
       c_.event(Event::esp_encrypted);
-      if (v6) {
-        p6[n6] = op;
-        in6[n6] = 0;
-        m6[n6++] = m;
-      } else {
-        p4[n4] = op;
-        in4[n4] = 0;
-        m4[n4++] = m;
-      }
+      outer.add(m, op, 0);
     }
-    route(m4, p4, n4, m6, p6, n6, in4, in6, true);
+    route(outer, true);
   }
 
   // Runs the stages that packets of this burst were queued for, until none is left (a packet
@@ -770,9 +768,16 @@ class Worker {
   }
 
   // Bulk FIB lookups for classified IPv4/IPv6 packets, then forward each.
-  void route(rte_mbuf** m4, Parsed* p4, unsigned n4, rte_mbuf** m6, Parsed* p6, unsigned n6,
-             const uint16_t* in4, const uint16_t* in6, bool originated) {
+  void route(RouteBatch& b, bool originated) {
     const FibCopy* fib = rt_->fib->active();
+    const unsigned n4 = b.n4, n6 = b.n6;
+    rte_mbuf** m4 = b.m4;
+    rte_mbuf** m6 = b.m6;
+    const Parsed* p4 = b.p4;
+    const Parsed* p6 = b.p6;
+    const uint16_t* in4 = b.in4;
+    const uint16_t* in6 = b.in6;
+    b.n4 = b.n6 = 0;
     if (n4) {
       uint32_t ips[kMaxBurst];
       uint64_t nhs[kMaxBurst];
@@ -796,42 +801,26 @@ class Worker {
   // Routes the ICMP errors generated while processing a burst (they never generate more).
   void route_generated() {
     while (n_gen_) {
-      rte_mbuf* m4[kMaxBurst];
-      rte_mbuf* m6[kMaxBurst];
-      Parsed* p4 = gen_p4_;
-      Parsed* p6 = gen_p6_;
-      uint16_t in4[kMaxBurst], in6[kMaxBurst];
-      unsigned n4 = 0, n6 = 0, n = n_gen_;
+      RouteBatch& b = gen_batch_;
+      unsigned n = n_gen_;
       rte_mbuf* gen[kMaxBurst];
       std::memcpy(gen, gen_, n * sizeof(gen[0]));
       n_gen_ = 0;
       for (unsigned i = 0; i < n; ++i) {
         Parsed p;
         parse_frame(rte_pktmbuf_mtod(gen[i], const uint8_t*), gen[i]->data_len, p);
-        if (p.l3 == L3::kIpv4) {
-          p4[n4] = p;
-          in4[n4] = 0;
-          m4[n4++] = gen[i];
-        } else {
-          p6[n6] = p;
-          in6[n6] = 0;
-          m6[n6++] = gen[i];
-        }
+        b.add(gen[i], p, 0);
       }
-      route(m4, p4, n4, m6, p6, n6, in4, in6, true);
+      route(b, true);
     }
   }
 
   void process(uint16_t pi, rte_mbuf** pkts, unsigned n, bool count_rx) {
     const PortRt& port = rt_->ports[pi];
     const bool from_kernel = port.exception;
-    rte_mbuf* m4[kMaxBurst];
-    rte_mbuf* m6[kMaxBurst];
+    RouteBatch& b = rx_batch_;
     rte_mbuf* ctl[kMaxBurst];
-    Parsed* p4 = rx_p4_;
-    Parsed* p6 = rx_p6_;
-    uint16_t in4[kMaxBurst], in6[kMaxBurst];
-    unsigned n4 = 0, n6 = 0, nc = 0;
+    unsigned nc = 0;
     uint64_t bytes = 0;
 
     for (unsigned i = 0; i < n; ++i) {
@@ -875,9 +864,7 @@ class Worker {
           drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
           continue;
         }
-        p4[n4] = p;
-        in4[n4] = pi;
-        m4[n4++] = m;
+        b.add(m, p, pi);
       } else {
         bool mcast = f[p.l3_off + 24] == 0xff;
         if (p.l4_proto == 58 && !from_kernel && p.l4_off < m->data_len) {
@@ -892,9 +879,7 @@ class Worker {
           drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
           continue;
         }
-        p6[n6] = p;
-        in6[n6] = pi;
-        m6[n6++] = m;
+        b.add(m, p, pi);
       }
     }
     if (count_rx) {
@@ -911,7 +896,7 @@ class Worker {
           rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc, nullptr);
       for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
     }
-    route(m4, p4, n4, m6, p6, n6, in4, in6, from_kernel);
+    route(b, from_kernel);
     drain();
   }
 
@@ -936,9 +921,7 @@ class Worker {
   std::unique_ptr<crypto::Engine> engine_;
   // Per-stage scratch, constructed once (local arrays of these types would be initialised on
   // every call). Stages do not nest into themselves, so one set per stage suffices.
-  Parsed rx_p4_[kMaxBurst], rx_p6_[kMaxBurst];
-  Parsed esp_p4_[kMaxBurst], esp_p6_[kMaxBurst];
-  Parsed gen_p4_[kMaxBurst], gen_p6_[kMaxBurst];
+  RouteBatch rx_batch_, esp_batch_, gen_batch_;
   crypto::EspOp ops_[kMaxBurst];
   OutEntry out_[kMaxBurst];
   unsigned n_out_ = 0;
