@@ -86,8 +86,14 @@ bool Gateway::start(std::string* err) {
   }
   launched_ = true;
   if (!ctl_->init(err)) return false;
-  if (auto ike = std::make_unique<IkeService>(*ctl_); ike->init(err)) ctl_->add_service(std::move(ike));
-  else return *err = "IKE: " + *err, false;
+  // IKE speaks from this instance's public IP; a config without one (the perf harness) has no
+  // IKE service.
+  if (cfg_->instance.index < cfg_->gateway.instances.size()) {
+    if (auto ike = std::make_unique<IkeService>(*ctl_); ike->init(err))
+      ctl_->add_service(std::move(ike));
+    else
+      return *err = "IKE: " + *err, false;
+  }
   if (!add_bgp_service(*ctl_, err)) return false;
   register_telemetry(*rt_, *ctl_);
   return true;
