@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt esp_in config bgp ike
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt esp_in config bgp ike ike_daemon
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -16,14 +16,15 @@ sources() {
     esp_in) echo tests/fuzz/esp_in_fuzz.cpp crypto/*.cpp ;;
     config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp ;;
     bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
-    ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp ;;
+    ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
+    ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
   esac
 }
 libs() {
   case $1 in
     config) echo "-lyaml-cpp -lcrypto" ;;
     esp_in) echo "-lIPSec_MB -lcrypto" ;;
-    ike) echo "-lcrypto" ;;
+    ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
   esac
 }
 
