@@ -578,6 +578,12 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
       uint64_t soft = sa.conn->child_lifetime_bytes * (100 - tun_.rekey_margin_pct) / 100;
       soft_bytes = o.bytes >= soft || i.bytes >= soft;
     }
+    if (c.expire_ms && now >= c.expire_ms) {  // rekeying kept failing: the SA ends here
+      set_error(sa, "Child SA " + hex32(c.spi_in) + " expired without a successful rekey");
+      c.rekeying = true;
+      sa.tm.queue(make_child_delete({c.spi_in}));
+      continue;
+    }
     if (now >= c.rekey_ms || soft_bytes) {
       c.rekeying = true;
       sa.tm.queue(make_child_rekey(c.spi_in));
