@@ -18,6 +18,7 @@
 #include "control/bgp/format.h"
 #include "control/bgp/speaker.h"
 #include "dataplane/port.h"
+#include "dataplane/sockaddr.h"
 
 namespace espgw::dp {
 namespace {
@@ -26,39 +27,6 @@ constexpr uint16_t kBgpPort = 179;
 constexpr int kTtl = 64;                 // eBGP multihop: the peer is behind the tunnel
 constexpr size_t kMaxTxBuffer = 256u << 20;
 
-socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-IpAddr from_sockaddr(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET) {
-    IpAddr a;
-    a.family = 4;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
-    return a;
-  }
-  auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-  IpAddr a = IpAddr::v6(reinterpret_cast<const uint8_t*>(&s6->sin6_addr));
-  if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-    IpAddr v4;
-    v4.family = 4;
-    std::memcpy(v4.bytes.data(), a.bytes.data() + 12, 4);
-    return v4;
-  }
-  return a;
-}
 
 void set_socket_options(int fd, bool v6) {
   int one = 1, ttl = kTtl;

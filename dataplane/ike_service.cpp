@@ -12,39 +12,15 @@
 #include <cstdio>
 #include <cstring>
 
+#include "dataplane/sockaddr.h"
+
 namespace espgw::dp {
 
 namespace {
 
-socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    std::memcpy(&s->sin_addr, a.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  std::memcpy(&s->sin6_addr, a.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-ike::Endpoint from_sockaddr(const sockaddr_storage& ss) {
+ike::Endpoint endpoint_of(const sockaddr_storage& ss) {
   ike::Endpoint e;
-  if (ss.ss_family == AF_INET) {
-    const auto* s = reinterpret_cast<const sockaddr_in*>(&ss);
-    e.addr.family = 4;
-    std::memcpy(e.addr.bytes.data(), &s->sin_addr, 4);
-    e.port = ntohs(s->sin_port);
-  } else {
-    const auto* s = reinterpret_cast<const sockaddr_in6*>(&ss);
-    e.addr.family = 6;
-    std::memcpy(e.addr.bytes.data(), &s->sin6_addr, 16);
-    e.port = ntohs(s->sin6_port);
-  }
+  e.addr = from_sockaddr(ss, &e.port);
   return e;
 }
 
@@ -196,7 +172,7 @@ void IkeService::on_readable(int fd, uint64_t) {
       if (n < 4 || buf[0] || buf[1] || buf[2] || buf[3]) continue;  // keepalive or stray ESP
       msg = msg.subspan(4);
     }
-    daemon_->receive({public_ip_, port}, from_sockaddr(ss), msg);
+    daemon_->receive({public_ip_, port}, endpoint_of(ss), msg);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <tuple>
 
 namespace espgw::ike {
 
@@ -316,10 +317,20 @@ std::optional<Suite> accept_reply(const std::vector<Proposal>& offered, const Sa
   const Proposal& r = reply.proposals.front();
   auto s = suite_of(r);
   if (!s) return std::nullopt;  // more than one transform of a type
+  // The transforms of a proposal are a set: a responder may list them in any order (strongSwan
+  // sends ENCR, INTEG, PRF, DH), so compare them sorted.
+  auto canonical = [](std::vector<Transform> t) {
+    std::sort(t.begin(), t.end(), [](const Transform& a, const Transform& b) {
+      return std::tie(a.type, a.id, a.key_length) < std::tie(b.type, b.id, b.key_length);
+    });
+    return t;
+  };
   for (const auto& o : offered) {
     if (o.number != r.number) continue;
     auto m = match(o, r);
-    if (m && *m == r) return s;
+    if (m && !r.unknown_attribute && canonical(m->transforms) == canonical(r.transforms) &&
+        m->spi == r.spi && m->protocol == r.protocol)
+      return s;
   }
   return std::nullopt;
 }

@@ -82,11 +82,7 @@ uint64_t spi64_of(const Proposal& p) {
 }
 
 std::optional<Suite> accept_response(const std::vector<Proposal>& offered, const SaPayload& reply) {
-  SaPayload sorted = reply;
-  for (auto& p : sorted.proposals)
-    std::stable_sort(p.transforms.begin(), p.transforms.end(),
-                     [](const Transform& a, const Transform& b) { return a.type < b.type; });
-  return accept_reply(offered, sorted);
+  return accept_reply(offered, reply);  // transform order is handled there
 }
 
 Bytes nat_hash_bytes(uint64_t spi_i, uint64_t spi_r, const Endpoint& e) {

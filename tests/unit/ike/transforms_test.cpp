@@ -169,6 +169,18 @@ TEST(Transforms, AcceptReply) {
                                                 ike("aes128gcm16-prfsha256-x25519")}}));
 }
 
+TEST(Transforms, AcceptReplyInAnyTransformOrder) {
+  // strongSwan lists ENCR, INTEG, PRF, DH; the transforms of a proposal are a set
+  std::vector<Proposal> offered = {ike("aes256-sha256-modp2048")};
+  Proposal r = ike("aes256-sha256-modp2048");
+  std::reverse(r.transforms.begin(), r.transforms.end());
+  auto s = accept_reply(offered, SaPayload{{r}});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->dh, 14);
+  r.transforms.back().id ^= 1;  // a transform we did not offer, wherever it stands
+  EXPECT_FALSE(accept_reply(offered, SaPayload{{r}}));
+}
+
 TEST(Transforms, EspAlgoMapping) {
   struct Case {
     const char* proposal;
