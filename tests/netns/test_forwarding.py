@@ -121,6 +121,10 @@ def test_route_change_under_traffic(basic):
     gw.ctl("route", "add", "10.9.0.0/16", "via", "10.2.0.10")
     assert ping(t.ns_name("a"), "10.9.0.1", count=2)[1] == 2
     ping(t.ns_name("a"), "10.2.0.11", count=1)  # resolve the second next hop
+    # Host A's kernel must not be what drops: when the gateway's worker is off its core for a
+    # moment (a loaded CI machine), the tap's qdisc holds the burst instead of dropping it.
+    subprocess.run(["ip", "-n", t.ns_name("a"), "link", "set", "tba0", "txqueuelen", "100000"],
+                   check=True)
     before = gw.counters()
     rx = subprocess.Popen(["ip", "netns", "exec", t.ns_name("b"), sys.executable, "-c", UDP_RX],
                           stdout=subprocess.PIPE, text=True)
