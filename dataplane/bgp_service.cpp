@@ -276,8 +276,12 @@ void BgpService::on_readable(int fd, uint64_t now) {
   auto f = by_fd_.find(fd);
   if (f == by_fd_.end()) return;
   const bgp::ConnId id = f->second;
-  uint8_t buf[65536];
-  for (int i = 0; i < 64 && socks_.count(id); ++i) {
+  // A full table arrives faster than it is processed: take a bounded slice per loop pass (at
+  // most ~10 ms of work) so the control loop keeps serving the API, IKE and the other peers'
+  // keepalives; poll() reports the socket again on the next pass.
+  uint8_t buf[16384];
+  const uint64_t deadline = monotonic_ms() + 10;
+  for (int i = 0; i < 64 && socks_.count(id) && (i == 0 || monotonic_ms() < deadline); ++i) {
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       speaker_->on_data(id, std::span<const uint8_t>(buf, size_t(n)), now);

@@ -677,12 +677,14 @@ def test_ecmp_over_two_tunnels(ecmp):
     after = out_packets(gw1)
     spread = {k: after[k] - before.get(k, 0) for k in after}
     assert all(v >= 5 for v in spread.values()), spread  # 64 flows over both tunnels
-    # one flow always takes the same tunnel
+    # one flow always takes the same tunnel (the BGP sessions themselves also cross these
+    # tunnels, so the other one may carry a keepalive or two meanwhile, never half the flow)
     before = out_packets(gw1)
-    for _ in range(3):
+    for _ in range(20):
         run(t.ns_name("a"), "python3", "-c", UDP_FLOWS, "10.52.1.1", 1, check=True)
     after = out_packets(gw1)
-    assert sorted(after[k] - before.get(k, 0) for k in after) == [0, 3]
+    small, big = sorted(after[k] - before.get(k, 0) for k in after)
+    assert big >= 20 and small <= 3, (small, big)
     # one session goes away: the group shrinks to the other tunnel
     d.birdc("disable", "espgw")
     r = wait_for(lambda: (fib_bgp(gw1, "10.52.0.0/16") or {}).get("type") == "tunnel" and
