@@ -12,10 +12,11 @@ PACKAGES=(
   # fuzzing (scripts/fuzz.sh)
   clang libclang-rt-14-dev
   # tests: namespaces, kernel peers, the independent checks
-  iproute2 iputils-ping tcpdump ethtool python3 python3-pytest python3-scapy python3-yaml
+  iproute2 iputils-ping tcpdump ethtool python3 python3-pytest python3-scapy python3-cryptography python3-yaml
   python3-matplotlib
   # real peers for interop tests
   strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
+  libstrongswan-standard-plugins
   bird2 frr gobgpd
 )
 
