@@ -53,7 +53,9 @@ bool Control::install_static_tunnels(std::string* err) {
     out.hard = {t.hard_lifetime.bytes, t.hard_lifetime.packets};
     out.soft_seconds = t.soft_lifetime.seconds;
     out.hard_seconds = t.hard_lifetime.seconds;
+    out.seq_start = t.outbound.seq_start;
     SaParams in = out;
+    in.seq_start = 0;
     in.inbound = true;
     in.spi = t.inbound.spi;
     in.algo = t.inbound.algo;

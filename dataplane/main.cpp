@@ -1,4 +1,5 @@
 // espgw --config FILE [--check] [-- EAL args]
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,11 +32,68 @@ void usage(FILE* f) {
                "                 config (lcores, memory, file prefix, devices)\n");
 }
 
+// The lcore ids of a plain EAL list ("0-2,4"); empty if it is anything else (e.g. a --lcores
+// mapping with '@' or groups).
+std::vector<unsigned> plain_lcore_list(const std::string& s) {
+  std::vector<unsigned> out;
+  size_t i = 0;
+  auto num = [&](unsigned* v) {
+    size_t j = i;
+    *v = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 4)
+      *v = *v * 10 + unsigned(s[j++] - '0');
+    bool ok = j > i;
+    i = j;
+    return ok;
+  };
+  while (i < s.size()) {
+    unsigned a, b;
+    if (!num(&a)) return {};
+    b = a;
+    if (i < s.size() && s[i] == '-') {
+      ++i;
+      if (!num(&b)) return {};
+    }
+    if (b < a || b - a > 1024) return {};
+    for (unsigned x = a; x <= b; ++x) out.push_back(x);
+    if (i < s.size() && s[i++] != ',') return {};
+  }
+  return out;
+}
+
+// The EAL lcore option for dataplane.lcores. A plain list ("0-2") is "-l LIST" when every lcore
+// names a CPU this process may run on. In virtual mode (no hugepages) a plain list that asks for
+// more lcores than there are such CPUs is mapped onto them round robin ("--lcores 0@0,1@1,2@0"),
+// so a 2-CPU machine can run 2 workers; workers then share CPUs, which is for tests and demos
+// (set idle_sleep_us), not for speed. A list with '@' or '(' is passed as --lcores unchanged.
+std::vector<std::string> lcore_args(const espgw::model::Dataplane& d) {
+  const std::string& l = d.lcores;
+  if (l.find_first_of("@(") != std::string::npos) return {"--lcores", l};
+  std::vector<unsigned> want = plain_lcore_list(l), cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  bool fits = true;
+  for (unsigned x : want)
+    if (x >= CPU_SETSIZE || !CPU_ISSET(x, &set)) fits = false;
+  if (fits || want.empty() || cpus.empty() || d.hugepages) return {"-l", l};
+  std::string map;
+  for (size_t k = 0; k < want.size(); ++k)
+    map += (k ? "," : "") + std::to_string(want[k]) + "@" + std::to_string(cpus[k % cpus.size()]);
+  std::printf("espgw: virtual mode: %zu lcores on %zu CPU(s): --lcores %s\n", want.size(),
+              cpus.size(), map.c_str());
+  return {"--lcores", map};
+}
+
 std::vector<std::string> eal_args(const espgw::model::Config& cfg,
                                   const std::vector<std::string>& extra) {
   const auto& in = cfg.instance;
-  std::vector<std::string> a{"espgw", "-l", in.dataplane.lcores, "--file-prefix", in.file_prefix,
-                             "-m", std::to_string(in.dataplane.memory_mb)};
+  std::vector<std::string> a{"espgw"};
+  for (auto& x : lcore_args(in.dataplane)) a.push_back(std::move(x));
+  for (const char* x : {"--file-prefix", in.file_prefix.c_str(), "-m"}) a.push_back(x);
+  a.push_back(std::to_string(in.dataplane.memory_mb));
   if (!in.dataplane.hugepages) a.push_back("--no-huge");
   bool pci = false;
   for (const auto& p : in.ports) {

@@ -7,6 +7,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <algorithm>
+
 #include "dataplane/control.h"
 #include "dataplane/runtime.h"
 
@@ -18,6 +20,13 @@ constexpr const char* kSaDropNames[] = {
     ESPGW_SA_DROPS(X)
 #undef X
 };
+
+// The last outbound sequence number used. Workers take numbers with fetch_add before they
+// check for exhaustion, so without ESN the counter may stand past 2^32 - 1 numbers never sent.
+uint64_t last_seq(const SaRt& sa) {
+  uint64_t s = sa.seq.load(std::memory_order_relaxed);
+  return sa.esn ? s : std::min<uint64_t>(s, 0xffffffffull);
+}
 }  // namespace
 
 SaTable::~SaTable() {
@@ -65,6 +74,10 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
     *err = "SA outer addresses must be set and of one family";
     return 0;
   }
+  if (!p.inbound && p.seq_start >= (p.esn ? ~uint64_t(0) : 0xffffffffull)) {
+    *err = "seq_start " + std::to_string(p.seq_start) + " leaves no sequence number";
+    return 0;
+  }
   if (p.inbound && rte_hash_lookup(rt_.spi_hash, &p.spi) >= 0) {
     *err = "inbound SPI " + std::to_string(p.spi) + " is already in use";
     return 0;
@@ -105,6 +118,7 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
   sa->hard = p.hard;
   sa->owner_queue = uint16_t(id % rt_.n_workers);
   sa->replay.init(p.replay_window, p.esn);
+  if (!p.inbound) sa->seq.store(p.seq_start, std::memory_order_relaxed);
   SaRt* raw = sa.release();
   sas_[id] = raw;
   ctl_[id] = {monotonic_ms(), p.soft_seconds, p.hard_seconds, p.algo};
@@ -188,6 +202,7 @@ void SaTable::tick(uint64_t now_ms) {
     }
     std::fflush(stdout);
   }
+  bool said = false;
   for (uint32_t id = 1; id < next_sa_; ++id) {
     SaRt* sa = sas_[id];
     if (!sa) continue;
@@ -195,11 +210,14 @@ void SaTable::tick(uint64_t now_ms) {
     if (ctl_[id].hard_seconds && age_s >= ctl_[id].hard_seconds &&
         !sa->expired.exchange(1)) {
       std::printf("espgw: SA %u (SPI 0x%08x) hard lifetime (seconds) reached\n", id, sa->spi);
+      said = true;
     } else if (ctl_[id].soft_seconds && age_s >= ctl_[id].soft_seconds &&
                !sa->soft_fired.exchange(1)) {
       std::printf("espgw: SA %u (SPI 0x%08x) soft lifetime (seconds) reached\n", id, sa->spi);
+      said = true;
     }
   }
+  if (said) std::fflush(stdout);
 }
 
 nlohmann::ordered_json SaTable::sas_json() const {
@@ -227,7 +245,7 @@ nlohmann::ordered_json SaTable::sas_json() const {
                  {"state", sa->expired.load() ? "expired" : "active"},
                  {"packets", sa->packets.load(std::memory_order_relaxed)},
                  {"bytes", sa->bytes.load(std::memory_order_relaxed)},
-                 {"seq", sa->inbound ? sa->replay.top() : sa->seq.load(std::memory_order_relaxed)},
+                 {"seq", sa->inbound ? sa->replay.top() : last_seq(*sa)},
                  {"replay_window", sa->inbound ? sa->replay.size() : 0},
                  {"age_seconds", age},
                  {"hard_seconds_left",

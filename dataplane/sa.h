@@ -62,6 +62,7 @@ struct SaParams {
   uint16_t sport = 4500, dport = 4500;
   bool esn = false;
   uint32_t replay_window = 1024;
+  uint64_t seq_start = 0;        // outbound: the first packet gets seq_start + 1
   SaLimits soft, hard;
   uint32_t soft_seconds = 0, hard_seconds = 0;
 };

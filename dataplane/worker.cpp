@@ -387,8 +387,9 @@ class Worker {
       icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
       return drop(m, Drop::ttl_exceeded);
     }
-    if (p.l3_len > t->mtu && (p.l3 == L3::kIpv6 || p.df)) {
-      // RFC 4301 8.2: tell the sender the tunnel's MTU (outer fragmentation only without DF)
+    const bool too_big = p.l3_len > t->mtu;
+    if (too_big && (p.l3 == L3::kIpv6 || p.df)) {
+      // RFC 4301 8.2: tell the sender the tunnel's MTU
       if (!originated) {
         if (p.l3 == L3::kIpv4)
           icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, t->mtu);
@@ -404,8 +405,56 @@ class Worker {
         ip[7]--;
     }
     clamp_mss(m, p, t->mss_clamp);
+    if (too_big) return to_tunnel_fragments(m, p, sa, t->mtu);
     if (n_out_ == kMaxBurst) return drop(m, Drop::esp_no_room);
     out_[n_out_++] = {m, sa, p};
+  }
+
+  // IPv4 without DF, larger than the tunnel's inner MTU: fragment the inner packet and encrypt
+  // every fragment on its own (pre-fragmentation, RFC 4459 3.1; RFC 4301 8.1 leaves the choice
+  // to the implementation), so each ESP packet fits the egress MTU for either outer family.
+  // Fragmenting the outer packet instead would make the peer reassemble before it can decrypt
+  // (espgw itself does not), and an IPv6 outer packet is never fragmented here; the inner
+  // fragments are reassembled by the destination host. Rare path: allocates mbufs like
+  // fragment4.
+  void to_tunnel_fragments(rte_mbuf* m, const Parsed& p, SaRt* sa, uint16_t mtu) {
+    rte_mbuf* frags[kMaxFrags];
+    rte_pktmbuf_adj(m, p.l3_off);
+    const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    const unsigned ihl = unsigned(ip[0] & 0xf) * 4;
+    // every fragment's payload a multiple of 8 bytes (RFC 791), header included within mtu
+    const auto frag_mtu = uint16_t(ihl + ((mtu - ihl) & ~7u));
+    int n = mtu > ihl + 8 ? rte_ipv4_fragment_packet(m, frags, kMaxFrags, frag_mtu, rt_->pool,
+                                                     rt_->indirect_pool)
+                          : -1;
+    rte_pktmbuf_free(m);
+    if (n <= 0) {
+      c_.drop(Drop::frag_failed);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      rte_mbuf* fr = frags[i];
+      // header mbuf + indirect data segment -> one segment, as the ESP encapsulation needs
+      if (rte_pktmbuf_linearize(fr) != 0) {
+        drop(fr, Drop::frag_failed);
+        continue;
+      }
+      auto* fip = rte_pktmbuf_mtod(fr, uint8_t*);
+      fip[10] = fip[11] = 0;
+      store_be16(fip + 10, uint16_t(~csum_fold(csum_add(0, fip, uint32_t(fip[0] & 0xf) * 4))));
+      Parsed fp;
+      fp.l3_off = 0;
+      if (!parse_ipv4(fip, fr->data_len, fp).is_ok()) {
+        drop(fr, Drop::frag_failed);
+        continue;
+      }
+      if (n_out_ == kMaxBurst) {
+        drop(fr, Drop::esp_no_room);
+        continue;
+      }
+      c_.event(Event::fragments_sent);
+      out_[n_out_++] = {fr, sa, fp};
+    }
   }
 
   void esp_in_collect(rte_mbuf* m, const Parsed& p, const EspLoc& loc, uint16_t in_pi) {

@@ -193,11 +193,11 @@ class Topology:
             sh("ip", *fam, "-n", ns, "route", "replace", prefix, "via", via)
         self._record("attached", "%s %s" % (ns, iface))
 
-    def stop_gateway(self, name, timeout=15):
-        """SIGTERM, wait; returns espgw's exit code."""
+    def stop_gateway(self, name, timeout=15, sig=signal.SIGTERM):
+        """Sends sig (SIGTERM), waits; returns espgw's exit code."""
         gw = self.gateways.pop(name)
         if gw.proc.poll() is None:
-            gw.proc.send_signal(signal.SIGTERM)
+            gw.proc.send_signal(sig)
         try:
             return gw.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -280,8 +280,9 @@ WAN = {"gw1": ("198.51.100.1/24", "2001:db8:ff::1/64"), "gw2": ("198.51.100.2/24
 
 
 def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=False,
-                replay_window=1024, lifetime=None):
-    """Config of gw1 or gw2; keys = {"1to2": hex, "2to1": hex} shared by both sides."""
+                replay_window=1024, lifetime=None, dataplane=None):
+    """Config of gw1 or gw2; keys = {"1to2": hex, "2to1": hex} shared by both sides.
+    dataplane: extra instance.dataplane settings (e.g. {"workers": 2})."""
     me, peer = (name, "gw2" if name == "gw1" else "gw1")
     side = "a" if name == "gw1" else "b"
     lan = BASIC[side]
@@ -308,7 +309,7 @@ def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=F
             "tunnels": [tunnel],
             "routes": [{"prefix": other["gw4"].rsplit(".", 1)[0] + ".0/24", "tunnel": "to-" + peer},
                        {"prefix": other["gw6"].split("::")[0] + "::/64", "tunnel": "to-" + peer}],
-            "exception_iface": "espgw0"},
+            "exception_iface": "espgw0", "dataplane": dict(dataplane or {})},
         "_files": {"keys/out.hex": keys[out_key] + "\n", "keys/in.hex": keys[in_key] + "\n"},
     }
 

@@ -116,6 +116,7 @@ struct StaticSa {
   crypto::Algo algo = crypto::Algo::kAesGcm128;
   std::string key_file;       // hex, keymat_len() bytes (cipher key || salt || auth key)
   Secret key;                 // decoded key material
+  uint64_t seq_start = 0;     // outbound only: first packet gets seq_start + 1 (default 0)
   Mark mark;
 };
 

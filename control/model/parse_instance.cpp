@@ -75,6 +75,9 @@ void parse_sa(Reader& r, const Field& f, const std::string& key_dir, StaticSa* s
                     sa->key = std::move(res.secret);
                 },
                 true},
+               // outbound only (validate_instance refuses it inbound)
+               {"seq_start",
+                [&](const Field& v) { r.read_uint(v, &sa->seq_start, /*allow_hex=*/true); }},
            });
 }
 

@@ -127,6 +127,13 @@ void tunnel_sas(const Config& c, Errors& e) {
                 " needs " + std::to_string(ai.keymat_len()) + " (" + parts + ")");
       }
     }
+    if (t.inbound.seq_start)
+      add(e, c, t.inbound.mark, f + ".inbound.seq_start", "only the outbound SA takes seq_start");
+    // the sequence space must not start used up (no ESN: the last number is 2^32 - 1)
+    if (t.outbound.seq_start >= (t.esn ? ~uint64_t(0) : 0xffffffffull))
+      add(e, c, t.outbound.mark, f + ".outbound.seq_start",
+          std::to_string(t.outbound.seq_start) + " leaves no sequence number" +
+              (t.esn ? "" : " (without esn the last one is 4294967295)"));
     auto [it, fresh] = inbound_spis.emplace(t.inbound.spi, i);
     if (!fresh)
       add(e, c, t.inbound.mark, f + ".inbound.spi",

@@ -336,8 +336,10 @@ A4, A6 = "10.1.0.10", "fd00:a::10"
 class Tunnel:
     """One static tunnel of the gateway and the scapy SAs that play its far end."""
 
-    def __init__(self, idx, algo, v6=False, udp=False, esn=False, replay_window=1024, **extra):
+    def __init__(self, idx, algo, v6=False, udp=False, esn=False, replay_window=1024,
+                 seq_start=None, **extra):
         self.idx, self.algo, self.v6, self.udp, self.esn = idx, algo, v6, udp, esn
+        self.seq_start = seq_start  # espgw's outbound.seq_start (None: not configured)
         self.name = "t%d" % idx
         self.out_spi, self.in_spi = 0x10000 + idx, 0x20000 + idx
         self.gw = GW6 if v6 else GW4
@@ -365,6 +367,8 @@ class Tunnel:
                           "key_file": "keys/%s.out.hex" % self.name},
              "inbound": {"spi": self.in_spi, "algo": self.algo,
                          "key_file": "keys/%s.in.hex" % self.name}}
+        if self.seq_start is not None:
+            t["outbound"]["seq_start"] = self.seq_start
         t.update(self.extra)
         return t
 
@@ -381,7 +385,7 @@ class PeerTopo:
     """host A -- espgw -- scapy peer. Attributes: t (topo.Topology), gw, peer (Tap on the wan
     side), hosta (Tap on host A, both directions), gw_mac (espgw's wan MAC), tunnels."""
 
-    def __init__(self, prefix, tunnels):
+    def __init__(self, prefix, tunnels, dataplane=None):
         self.t = topo.Topology(prefix)
         self.tunnels = {tu.name: tu for tu in tunnels}
         self.responders = {}  # espgw outbound SPI -> Tunnel answered by the echo responder
@@ -404,7 +408,7 @@ class PeerTopo:
                                "addresses": [GW4 + "/24", GW6 + "/64"]}],
                     "tunnels": [tu.config() for tu in tunnels],
                     "routes": [r for tu in tunnels for r in tu.routes()],
-                    "exception_iface": "espgw0"},
+                    "exception_iface": "espgw0", "dataplane": dict(dataplane or {})},
                 "_files": files,
             }
             self.gw = self.t.start_gateway("gw", cfg)

@@ -1,6 +1,7 @@
 """Process lifecycle: bad configs start nothing, clean stop on SIGTERM, several instances side
 by side on one machine."""
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -94,3 +95,19 @@ def test_two_gateways_side_by_side_and_clean_stop():
     finally:
         t1.down()
         t2.down()
+
+
+def test_clean_stop_on_sigint():
+    t = topo.Topology("tl3")
+    try:
+        gw = topo.up_basic(t)
+        assert ping(t.ns_name("a"), "10.2.0.10", count=1)[1] == 1
+        rc = t.stop_gateway("gw", sig=signal.SIGINT)
+        assert rc == 0, gw.logtext()
+        assert "stopping" in gw.logtext()
+        assert not os.path.exists(gw.socket)
+        links = subprocess.run(["ip", "-n", t.ns_name("a"), "-o", "link"], capture_output=True,
+                               text=True).stdout
+        assert "tl3a0" not in links
+    finally:
+        t.down()
