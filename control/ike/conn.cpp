@@ -12,6 +12,13 @@ uint16_t dh_of(const std::vector<Proposal>& v) {
       if (t.type == TransformType::kDh && t.id != dh::kNone) return t.id;
   return 0;
 }
+
+// "192.0.2.1", "2001:db8::1" or an FQDN (the model validated it); empty: none.
+std::optional<IdPayload> id_of(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  if (auto a = IpAddr::parse(s)) return IdPayload::from_addr(*a);
+  return IdPayload::fqdn(s);
+}
 }  // namespace
 
 uint16_t ConnConfig::first_dh() const { return dh_of(ike); }
@@ -47,7 +54,8 @@ std::optional<ConnConfig> conn_from_model(const model::Config& cfg, const model:
   c.name = conn.name;
   c.local = cfg.gateway.instances[cfg.instance.index].public_ip;
   c.remote = lng->gateway_ip;
-  c.local_id = IdPayload::from_addr(c.local);
+  c.local_id = id_of(conn.local_id).value_or(IdPayload::from_addr(c.local));
+  c.remote_id = id_of(conn.remote_id);
   c.psk = conn.shared_key;
   const auto& pol = conn.ipsec_policy;
   std::vector<std::string> ike = pol.ike, esp = pol.esp;
@@ -70,6 +78,7 @@ std::optional<ConnConfig> conn_from_model(const model::Config& cfg, const model:
   c.force_encap = conn.force_udp_encap;
   c.child_lifetime_s = pol.sa_lifetime_seconds;
   c.child_lifetime_bytes = pol.sa_data_size_kb * 1024;
+  c.child_lifetime_packets = pol.sa_lifetime_packets.value_or(0);
   c.ike_lifetime_s = pol.ike_lifetime_seconds;
   c.dpd_timeout_s = pol.dpd_timeout_seconds;
   c.replay_window = conn.replay_window;

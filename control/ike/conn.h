@@ -28,6 +28,7 @@ struct ConnConfig {
   bool force_encap = false;
   uint32_t child_lifetime_s = 27000;
   uint64_t child_lifetime_bytes = 0;  // 0 = unlimited
+  uint64_t child_lifetime_packets = 0;  // 0 = unlimited
   uint32_t ike_lifetime_s = 28800;
   uint32_t dpd_timeout_s = 45;
   uint32_t replay_window = 1024;

@@ -241,7 +241,7 @@ void Daemon::remove_in(IkeSa& sa, ChildSa& c) {
 
 void Daemon::promote_replacements(IkeSa& sa, uint32_t old_spi_out) {
   for (auto& c : sa.children)
-    if (c.replaces_spi_out == old_spi_out && c.state == ChildState::kOutPending) {
+    if (c.replaces_spi_out == old_spi_out && c.state == ChildState::kOutPending && !c.redundant) {
       if (install_pending_out(sa, c))
         log(sa, "Child SA " + hex32(c.spi_in) + "_i " + hex32(c.spi_out) + "_o outbound installed");
     }
@@ -564,19 +564,28 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
       c.drain_until_ms = 0;
       c.spi_in = 0;  // mark for removal
     }
-    if (c.state == ChildState::kOutPending && now - c.created_ms >= tun_.out_pending_ms)
-      install_pending_out(sa, c);
+    if (c.state == ChildState::kOutPending && now - c.created_ms >= tun_.out_pending_ms) {
+      if (!c.redundant) {
+        install_pending_out(sa, c);
+      } else {  // the peer never deleted its redundant SA: drop our inbound half
+        remove_in(sa, c);
+        c.spi_in = 0;  // mark for removal
+      }
+    }
   }
   std::erase_if(sa.children, [](const ChildSa& c) { return c.spi_in == 0; });
   if (!sa.established()) return;
   for (auto& c : sa.children) {
     if (c.state != ChildState::kInstalled || c.rekeying) continue;
-    bool soft_bytes = false;
-    if (sa.conn->child_lifetime_bytes) {
+    bool soft_bytes = false, soft_packets = false;
+    if (sa.conn->child_lifetime_bytes || sa.conn->child_lifetime_packets) {
       SaStats o = kernel_.sa_stats(sa.conn->name, c.spi_out, false);
       SaStats i = kernel_.sa_stats(sa.conn->name, c.spi_in, true);
-      uint64_t soft = sa.conn->child_lifetime_bytes * (100 - tun_.rekey_margin_pct) / 100;
-      soft_bytes = o.bytes >= soft || i.bytes >= soft;
+      auto soft = [&](uint64_t hard) { return hard - hard * tun_.rekey_margin_pct / 100; };
+      if (uint64_t b = sa.conn->child_lifetime_bytes)
+        soft_bytes = o.bytes >= soft(b) || i.bytes >= soft(b);
+      if (uint64_t p = sa.conn->child_lifetime_packets)
+        soft_packets = o.packets >= soft(p) || i.packets >= soft(p);
     }
     if (c.expire_ms && now >= c.expire_ms) {  // rekeying kept failing: the SA ends here
       set_error(sa, "Child SA " + hex32(c.spi_in) + " expired without a successful rekey");
@@ -584,10 +593,19 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
       sa.tm.queue(make_child_delete({c.spi_in}));
       continue;
     }
-    if (now >= c.rekey_ms || soft_bytes) {
+    if (now >= c.rekey_ms || soft_bytes || soft_packets) {
       c.rekeying = true;
       sa.tm.queue(make_child_rekey(c.spi_in));
     }
+  }
+  // No Child SA left (the peer deleted the only one, or it expired): create one if we initiate
+  // the connection, with a back-off after failures.
+  const ConnState* cs = conn_state(sa.conn->name);
+  if (cs && cs->want && cs->cfg.initiate && !sa.creating_child && !sa.has_live_child() &&
+      now >= sa.next_child_create_ms) {
+    sa.creating_child = true;
+    log(sa, "no Child SA left: creating one");
+    sa.tm.queue(make_child_create());
   }
   if (now >= sa.rekey_ms && !sa.rekeying) {
     sa.rekeying = true;

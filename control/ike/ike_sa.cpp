@@ -24,6 +24,13 @@ ChildSa* IkeSa::child_by_in(uint32_t spi) {
   return nullptr;
 }
 
+bool IkeSa::has_live_child() const {
+  return std::any_of(children.begin(), children.end(), [](const ChildSa& c) {
+    return c.state == ChildState::kInstalled ||
+           (c.state == ChildState::kOutPending && !c.redundant);
+  });
+}
+
 ChildSa* IkeSa::child_by_out(uint32_t spi) {
   for (auto& c : children)
     if (c.spi_out == spi) return &c;

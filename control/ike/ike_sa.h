@@ -51,6 +51,9 @@ struct ChildSa {
   uint32_t replaces_spi_out = 0;  // rekey: the outbound SPI of the SA this one replaces
   uint64_t last_in_packets = 0;   // inbound packet count at the last liveness check
   bool rekeying = false;          // a rekey task for it is queued or active
+  // Created by the peer in a rekey collision we won (2.8.1): the peer deletes it; its outbound
+  // SA is never installed (the peer never installed the matching inbound SA).
+  bool redundant = false;
 };
 
 class Daemon;
@@ -75,6 +78,10 @@ struct IkeSa {
   uint64_t created_ms = 0, established_ms = 0, rekey_ms = 0, last_seen_ms = 0;
   uint64_t next_keepalive_ms = 0, next_dpd_check_ms = 0;
   bool rekeying = false;           // an IKE rekey task is queued or active
+  // Re-creating a lost Child SA (tasks/child_create.cpp): queued or active, the next attempt.
+  bool creating_child = false;
+  uint64_t next_child_create_ms = 0;
+  unsigned child_create_failures = 0;
   uint32_t rekey_collisions = 0;
   // IKE rekey collision bookkeeping: the new IKE SA created by responding to the peer's rekey.
   uint64_t peer_rekey_spi = 0;     // our SPI of that SA (0 = none)
@@ -85,6 +92,8 @@ struct IkeSa {
   bool established() const { return state == IkeState::kEstablished; }
   ChildSa* child_by_in(uint32_t spi);
   ChildSa* child_by_out(uint32_t spi);
+  // A Child SA that carries (or is about to carry) traffic: installed or waiting for its outbound.
+  bool has_live_child() const;
   // "IKE_SA conn[ab12cd34...]" for logs
   std::string label() const;
 };

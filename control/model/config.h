@@ -60,8 +60,22 @@ struct IpsecPolicy {
   std::vector<std::string> esp;
   uint32_t sa_lifetime_seconds = 27000;     // child SA lifetime
   uint64_t sa_data_size_kb = 102400000;     // child SA lifetime in kilobytes
+  std::optional<uint64_t> sa_lifetime_packets;  // child SA lifetime in packets (unset = none)
   uint32_t ike_lifetime_seconds = 28800;
   uint32_t dpd_timeout_seconds = 45;
+};
+
+// Per-connection BGP session settings (used when enable_bgp is true). Defaults are RFC 4271's.
+enum class MaxPrefixAction { kReset, kDiscard, kWarn };
+struct BgpSettings {
+  uint32_t hold_time = 180;           // seconds proposed in our OPEN: 0 (no keepalives) or >= 3
+  std::optional<uint32_t> keepalive;  // seconds, < hold_time; unset = hold_time / 3
+  uint32_t max_prefixes = 0;          // routes accepted from the peer; 0 = unlimited
+  // Over the limit: reset the session, discard the new prefixes, or only warn.
+  MaxPrefixAction max_prefix_action = MaxPrefixAction::kReset;
+  bool advertise_default = false;  // pass a default route learned elsewhere on to this peer
+  Mark mark;                       // of the `bgp:` mapping
+  uint32_t keepalive_or_default() const { return keepalive ? *keepalive : hold_time / 3; }
 };
 
 enum class ConnectionType { kIpsec, kVnet2Vnet };
@@ -74,8 +88,12 @@ struct Connection {
   std::string shared_key_file;   // path as written (relative to the config file's directory)
   Secret shared_key;             // file contents, trailing newline stripped; never logged
   bool enable_bgp = false;
+  BgpSettings bgp;
   ConnectionMode mode = ConnectionMode::kDefault;
   bool force_udp_encap = false;
+  // IKE identities: an IPv4/IPv6 address or an FQDN. Empty: local = our public IP, remote = any
+  // (the PSK authenticates the peer).
+  std::string local_id, remote_id;
   bool use_policy_based_traffic_selectors = false;
   std::vector<Prefix> local_traffic_selectors;   // empty = route based (0/0 and ::/0)
   std::vector<Prefix> remote_traffic_selectors;

@@ -73,10 +73,36 @@ void parse_policy(Reader& r, const Field& f, IpsecPolicy* p) {
           {"esp", [&](const Field& v) { strings(v, &p->esp); }},
           {"sa_lifetime_seconds", [&](const Field& v) { r.read_uint(v, &p->sa_lifetime_seconds); }},
           {"sa_data_size_kb", [&](const Field& v) { r.read_uint(v, &p->sa_data_size_kb); }},
+          {"sa_lifetime_packets",
+           [&](const Field& v) {
+             uint64_t n = 0;
+             if (r.read_uint(v, &n)) p->sa_lifetime_packets = n;
+           }},
           {"ike_lifetime_seconds",
            [&](const Field& v) { r.read_uint(v, &p->ike_lifetime_seconds); }},
           {"dpd_timeout_seconds", [&](const Field& v) { r.read_uint(v, &p->dpd_timeout_seconds); }},
       });
+}
+
+void parse_bgp(Reader& r, const Field& f, BgpSettings* b) {
+  b->mark = f.mark;
+  r.map(f, {
+               {"hold_time", [&](const Field& v) { r.read_uint(v, &b->hold_time); }},
+               {"keepalive",
+                [&](const Field& v) {
+                  uint32_t k = 0;
+                  if (r.read_uint(v, &k)) b->keepalive = k;
+                }},
+               {"max_prefixes", [&](const Field& v) { r.read_uint(v, &b->max_prefixes); }},
+               {"max_prefix_action",
+                [&](const Field& v) {
+                  r.read_enum(v, &b->max_prefix_action,
+                              {{"reset", MaxPrefixAction::kReset},
+                               {"discard", MaxPrefixAction::kDiscard},
+                               {"warn", MaxPrefixAction::kWarn}});
+                }},
+               {"advertise_default", [&](const Field& v) { r.read(v, &b->advertise_default); }},
+           });
 }
 
 void parse_connection(Reader& r, const Field& f, const std::string& key_dir, Connection* c) {
@@ -112,6 +138,7 @@ void parse_connection(Reader& r, const Field& f, const std::string& key_dir, Con
               },
               true},
              {"enable_bgp", [&](const Field& v) { r.read(v, &c->enable_bgp); }},
+             {"bgp", [&](const Field& v) { parse_bgp(r, v, &c->bgp); }},
              {"connection_mode",
               [&](const Field& v) {
                 r.read_enum(v, &c->mode,
@@ -120,6 +147,8 @@ void parse_connection(Reader& r, const Field& f, const std::string& key_dir, Con
                              {"responder_only", ConnectionMode::kResponderOnly}});
               }},
              {"force_udp_encap", [&](const Field& v) { r.read(v, &c->force_udp_encap); }},
+             {"local_id", [&](const Field& v) { r.read(v, &c->local_id); }},
+             {"remote_id", [&](const Field& v) { r.read(v, &c->remote_id); }},
              {"use_policy_based_traffic_selectors",
               [&](const Field& v) { r.read(v, &c->use_policy_based_traffic_selectors); }},
              {"local_traffic_selectors",

@@ -2,6 +2,7 @@
 #include "control/model/validate.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 #include <set>
@@ -284,6 +285,8 @@ void ipsec_policies(const Config& c, Errors& e) {
     util::range(e, c, conn.mark, f + ".dpd_timeout_seconds", p.dpd_timeout_seconds, 9, 3600);
     if (p.sa_lifetime_seconds == 0)
       add(e, c, conn.mark, f + ".sa_lifetime_seconds", "must be greater than 0");
+    if (p.sa_lifetime_packets && *p.sa_lifetime_packets < 1000)
+      add(e, c, conn.mark, f + ".sa_lifetime_packets", "must be at least 1000");
     if (p.ike_lifetime_seconds == 0)
       add(e, c, conn.mark, f + ".ike_lifetime_seconds", "must be greater than 0");
   }
@@ -295,6 +298,47 @@ void connection_ranges(const Config& c, Errors& e) {
     const std::string f = at("connections", i);
     util::range(e, c, conn.mark, f + ".replay_window", conn.replay_window, 64, 4096);
     util::mss_clamp(e, c, conn.mark, f + ".tcp_mss_clamp", conn.tcp_mss_clamp);
+    // An FQDN: dot-separated labels of letters, digits and '-' (1..63 each, 253 in all).
+    auto fqdn_ok = [](const std::string& s) {
+      if (s.empty() || s.size() > 253) return false;
+      size_t label = 0;
+      for (size_t k = 0; k <= s.size(); ++k) {
+        char ch = k < s.size() ? s[k] : '.';
+        if (ch == '.') {
+          if (label == 0 || label > 63 || s[k - 1] == '-' || s[k - label] == '-') return false;
+          label = 0;
+        } else if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-') {
+          ++label;
+        } else {
+          return false;
+        }
+      }
+      return true;
+    };
+    for (auto [name, id] : {std::pair<const char*, const std::string*>{".local_id", &conn.local_id},
+                            {".remote_id", &conn.remote_id}})
+      if (!id->empty() && !IpAddr::parse(*id) && !fqdn_ok(*id))
+        add(e, c, conn.mark, f + name, "'" + *id + "' is neither an IP address nor an FQDN");
+  }
+}
+
+void bgp_settings(const Config& c, Errors& e) {
+  for (size_t i = 0; i < c.connections.size(); ++i) {
+    const BgpSettings& b = c.connections[i].bgp;
+    const std::string f = at("connections", i) + ".bgp";
+    // RFC 4271 s4.2: the hold time is 0 (no keepalives, no hold timer) or at least 3 seconds.
+    if (b.hold_time != 0 && (b.hold_time < 3 || b.hold_time > 65535)) {
+      add(e, c, b.mark, f + ".hold_time",
+          std::to_string(b.hold_time) + " is out of range (0 = no keepalives, or 3..65535)");
+      continue;
+    }
+    if (!b.keepalive) continue;  // hold_time / 3
+    if (b.hold_time == 0 && *b.keepalive != 0)
+      add(e, c, b.mark, f + ".keepalive", "must be 0 (or left out) when hold_time is 0");
+    else if (b.hold_time != 0 && (*b.keepalive == 0 || *b.keepalive >= b.hold_time))
+      add(e, c, b.mark, f + ".keepalive",
+          std::to_string(*b.keepalive) + " must be at least 1 and less than hold_time (" +
+              std::to_string(b.hold_time) + ")");
   }
 }
 
@@ -316,6 +360,7 @@ std::vector<ConfigError> validate(const Config& c) {
       rules::bgp_active_active_prefixes,
       rules::ipsec_policies,
       rules::connection_ranges,
+      rules::bgp_settings,
       rules::ports,
       rules::routes,
       rules::tunnel_endpoints,

@@ -26,6 +26,7 @@ void ebgp_asns_differ(const Config& c, Errors& e);
 void bgp_active_active_prefixes(const Config& c, Errors& e);  // only the peer's /32 (/128)
 void ipsec_policies(const Config& c, Errors& e);              // proposals parse; dpd timeout range
 void connection_ranges(const Config& c, Errors& e);           // replay_window, tcp_mss_clamp
+void bgp_settings(const Config& c, Errors& e);  // hold time 0 or 3..65535, keepalive < hold
 
 // --- this instance ---
 void ports(const Config& c, Errors& e);  // >= 1, mtu, unique devices and addresses

@@ -90,6 +90,15 @@ class ChildRekey : public Task {
     ch.ni = ni_;
     ch.nr = nr->data;
     ch.created_by_us = true;
+    if (!ts_subset(ch.ts_local, ts_l_) || !ts_subset(ch.ts_remote, ts_r_)) {
+      // The responder installed it: delete it again; the old SA stays, a rekey is tried later.
+      d.set_error(sa, "Child SA rekey: TS_UNACCEPTABLE (the response's selectors are not ours)");
+      ch.state = ChildState::kDeleting;
+      sa.children.push_back(std::move(ch));
+      sa.tm.queue(make_child_delete({spi_}), true);
+      if ((old = sa.child_by_in(old_in_))) old->rekey_ms = d.now() + 2000;
+      return Result::kDone;
+    }
     ch.replaces_spi_out = old ? old->spi_out : 0;
     ChildKeys keys;
     if (!derive_child_keys(sa.suite.prf, sa.keys.sk_d, suite->dh ? &gir : nullptr, ni_, ch.nr,
@@ -118,7 +127,18 @@ class ChildRekey : public Task {
       return Result::kDone;
     }
     old = sa.child_by_in(old_in_);
-    if (theirs) d.log(sa, "rekey collision won: the peer deletes its redundant Child SA");
+    if (theirs) {
+      // Found again: the push_back above may have moved it. The peer never installed its inbound
+      // half; its outbound must never be installed, even if the peer's DELETE is lost or comes
+      // after the old SA's (promote_replacements, the out_pending timer).
+      for (auto& c : sa.children)
+        if (!c.created_by_us && old && c.replaces_spi_out == old->spi_out &&
+            c.state == ChildState::kOutPending) {
+          c.redundant = true;
+          c.replaces_spi_out = 0;
+        }
+      d.log(sa, "rekey collision won: the peer deletes its redundant Child SA");
+    }
     if (old) {
       d.remove_out(sa, *old);  // the new outbound SA already carries the traffic
       old->state = ChildState::kRekeyed;

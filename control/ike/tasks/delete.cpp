@@ -66,6 +66,23 @@ class IkeDelete : public Task {
   void timeout(Daemon& d, IkeSa& sa) override { d.fail(sa, sa.last_error); }
 };
 
+class AuthFailed : public Task {
+ public:
+  const char* name() const override { return "AUTH_FAILED"; }
+  ExchangeType exchange() const override { return ExchangeType::kInformational; }
+  bool build(Daemon&, IkeSa& sa, std::vector<Payload>& out) override {
+    if (sa.state == IkeState::kDead) return false;
+    sa.state = IkeState::kDeleting;
+    out.push_back(make_payload(NotifyPayload::make(NotifyType::kAuthenticationFailed)));
+    return true;
+  }
+  Result process(Daemon& d, IkeSa& sa, const Message&) override {
+    d.fail(sa, sa.last_error);
+    return Result::kDone;
+  }
+  void timeout(Daemon& d, IkeSa& sa) override { d.fail(sa, sa.last_error); }
+};
+
 class Dpd : public Task {
  public:
   const char* name() const override { return "DPD"; }
@@ -80,11 +97,25 @@ std::unique_ptr<Task> make_child_delete(std::vector<uint32_t> spis_in) {
   return std::make_unique<ChildDelete>(std::move(spis_in));
 }
 std::unique_ptr<Task> make_ike_delete() { return std::make_unique<IkeDelete>(); }
+std::unique_ptr<Task> make_auth_failed() { return std::make_unique<AuthFailed>(); }
 std::unique_ptr<Task> make_dpd() { return std::make_unique<Dpd>(); }
 
 void respond_informational(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out) {
   for (const auto* n : req.notifies())
     if (is_error(n->type)) d.set_error(sa, "peer reported " + to_string(n->type));
+  // The initiator rejected our AUTH (2.21.2: an INFORMATIONAL right after IKE_AUTH, message ID
+  // 2 of an SA created by IKE_SA_INIT), or an SA without a working Child SA: the IKE SA goes.
+  if (req.notify(NotifyType::kAuthenticationFailed)) {
+    bool first_after_auth = !sa.initiator && !sa.init_request.empty() && req.hdr.message_id == 2;
+    bool no_children = std::none_of(sa.children.begin(), sa.children.end(), [](const ChildSa& c) {
+      return c.state == ChildState::kInstalled;
+    });
+    if (first_after_auth || no_children) {
+      if (d.on_event) d.on_event(sa.conn->name, ConnEvent::kAuthFailed);
+      d.fail(sa, "AUTHENTICATION_FAILED: the peer rejected our AUTH");
+      return;  // empty response
+    }
+  }
   std::vector<uint32_t> ours;
   for (const auto* del : req.deletes()) {
     if (del->protocol == ProtocolId::kIke) {

@@ -50,9 +50,14 @@ class IkeAuth : public Task {
         !psk_auth_verify(sa.suite.prf, c.psk, sa.init_response, sa.ni, sa.keys.sk_pr, idr->body(),
                          auth->data) ||
         !id_matches(c, *idr)) {
+      // The responder thinks the SA is up: tell it in an INFORMATIONAL (2.21.2), then the SA
+      // goes (AUTH_FAILED task: on its answer or timeout).
+      d.set_error(sa,
+                  "AUTHENTICATION_FAILED: the peer's AUTH (ID " + idr->str() + ") does not verify");
       if (d.on_event) d.on_event(c.name, ConnEvent::kAuthFailed);
-      d.fail(sa, "AUTHENTICATION_FAILED: the peer's AUTH does not verify");
-      return Result::kFailed;
+      sa.state = IkeState::kDeleting;
+      sa.tm.queue(make_auth_failed(), true);
+      return Result::kDone;
     }
     sa.peer_id = *idr;
     d.established(sa);

@@ -24,12 +24,19 @@ void respond_ike_auth(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payl
 // CREATE_CHILD_SA rekeying a Child SA, identified by its inbound SPI (tasks/child_rekey.cpp).
 std::unique_ptr<Task> make_child_rekey(uint32_t spi_in);
 void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
+// CREATE_CHILD_SA creating a Child SA for an IKE SA that has none left (the only one was deleted
+// by the peer or expired): no REKEY_SA; the responder side is respond_create_child
+// (tasks/child_create.cpp).
+std::unique_ptr<Task> make_child_create();
 // CREATE_CHILD_SA rekeying the IKE SA (tasks/ike_rekey.cpp).
 std::unique_ptr<Task> make_ike_rekey();
 void respond_ike_rekey(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payload>& out);
 // INFORMATIONAL with DELETE (tasks/delete.cpp): Child SAs by inbound SPI, or the IKE SA.
 std::unique_ptr<Task> make_child_delete(std::vector<uint32_t> spis_in);
 std::unique_ptr<Task> make_ike_delete();
+// INFORMATIONAL with AUTHENTICATION_FAILED after we rejected the responder's AUTH (2.21.2); the
+// IKE SA goes once it is answered or timed out.
+std::unique_ptr<Task> make_auth_failed();
 // INFORMATIONAL without payloads: liveness check (tasks/dpd.cpp). Also the responder of every
 // INFORMATIONAL request (deletes, notifies, empty).
 std::unique_ptr<Task> make_dpd();

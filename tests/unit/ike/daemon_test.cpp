@@ -492,14 +492,69 @@ TEST_F(Pair, AuthenticationFailed) {
   EXPECT_TRUE(b.d->ike_sas("to-a").empty());
 }
 
+// We reject the responder's AUTH: an INFORMATIONAL with AUTHENTICATION_FAILED tells it (2.21.2),
+// and both sides drop the IKE SA.
 TEST_F(Pair, InitiatorRejectsResponderAuth) {
   ConnConfig ca = conn(a, b), cb = conn(b, a);
   cb.initiate = false;
   ca.remote_id = IdPayload::fqdn("someone.else");
   start(std::move(ca), std::move(cb));
   connect();
+  tick_both();
   EXPECT_FALSE(a.d->connected("to-b"));
   EXPECT_NE(a.d->status()[0].last_error.find("AUTHENTICATION_FAILED"), std::string::npos);
+  EXPECT_NE(b.d->status()[0].last_error.find("AUTHENTICATION_FAILED"), std::string::npos);
+  EXPECT_TRUE(a.d->ike_sas("to-b").empty());
+  EXPECT_TRUE(b.d->ike_sas("to-a").empty());
+  EXPECT_FALSE(a.kernel.up);
+  EXPECT_FALSE(b.kernel.up);
+  EXPECT_GE(b.kernel.downs, 1);  // B had installed the Child SA, and withdrew it
+  EXPECT_TRUE(a.kernel.in.empty() && b.kernel.in.empty());
+  EXPECT_TRUE(a.kernel.out.empty() && b.kernel.out.empty());
+  int infos = 0;
+  for (auto& p : sent_log)
+    infos += !p.keepalive && p.from.addr == a.addr && !is_response(p) &&
+             ex_of(p) == ExchangeType::kInformational;
+  EXPECT_EQ(infos, 1);
+  bool ev_a = false, ev_b = false;
+  for (auto& [c, e] : a.events) ev_a |= e == ConnEvent::kAuthFailed;
+  for (auto& [c, e] : b.events) ev_b |= e == ConnEvent::kAuthFailed;
+  EXPECT_TRUE(ev_a);
+  EXPECT_TRUE(ev_b);
+}
+
+// The INFORMATIONAL is lost for good: we still drop the SA after the retransmission budget.
+TEST_F(Pair, InitiatorRejectsResponderAuthNotifyLost) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.initiate = false;
+  ca.remote_id = IdPayload::fqdn("someone.else");
+  start(std::move(ca), std::move(cb));
+  drop = [&](const Packet& p) { return ex_of(p) == ExchangeType::kInformational; };
+  ASSERT_TRUE(a.d->initiate("to-b"));
+  deliver();
+  EXPECT_EQ(a.d->ike_sas("to-b").size(), 1u);  // waiting for the answer, not established
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_FALSE(a.kernel.up);
+  run_for(30000, 500);
+  EXPECT_TRUE(a.d->ike_sas("to-b").empty());
+  EXPECT_NE(a.d->status()[0].last_error.find("AUTHENTICATION_FAILED"), std::string::npos);
+}
+
+// AUTHENTICATION_FAILED on an SA with working Child SAs, long after IKE_AUTH, is only recorded.
+TEST_F(Pair, LateAuthenticationFailedNotifyIsIgnored) {
+  start_default();
+  connect();
+  IkeSa* sa = a.d->established_sa("to-b");
+  sa->tm.queue(make_dpd());  // message ID 2
+  sa->tm.initiate(*a.d, *sa);
+  deliver();
+  sa->tm.queue(make_auth_failed());  // message ID 3
+  sa->tm.initiate(*a.d, *sa);
+  deliver();
+  tick_both();
+  EXPECT_TRUE(b.d->connected("to-a"));
+  EXPECT_EQ(b.d->ike_sas("to-a").size(), 1u);
 }
 
 TEST_F(Pair, TsUnacceptable) {
@@ -644,21 +699,129 @@ TEST_F(Pair, ForgedMessagesAreDropped) {
   EXPECT_TRUE(b.d->connected("to-a"));
 }
 
-
+// The peer deletes the only Child SA: the connection goes down, and the initiating side creates
+// a new Child SA over the same IKE SA (no REKEY_SA), routes and kernel SAs come back.
 TEST_F(Pair, PeerDeletesChildSa) {
+  start_default();
+  connect();
+  uint64_t ike_spi = a.d->established_sa("to-b")->spi_i;
+  uint32_t old_in = a.d->established_sa("to-b")->children[0].spi_in;
+  IkeSa* sb = b.d->established_sa("to-a");
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_FALSE(b.d->connected("to-a"));
+  EXPECT_FALSE(a.kernel.up);  // routes withdrawn
+  EXPECT_FALSE(b.kernel.up);
+  EXPECT_TRUE(a.kernel.out.empty() && b.kernel.out.empty());
+  run_for(tun.drain_ms + 200);
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  EXPECT_TRUE(a.kernel.up && b.kernel.up);
+  EXPECT_EQ(a.kernel.ups, 2);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  EXPECT_EQ(a.kernel.out.size(), 1u);
+  EXPECT_EQ(b.kernel.out.size(), 1u);
+  EXPECT_FALSE(a.kernel.in.count(old_in));
+  expect_keys_match();
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);  // the same IKE SA
+  EXPECT_EQ(a.d->ike_sas("to-b")[0]->spi_i, ike_spi);
+  EXPECT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  // The new Child SA rekeys like any other.
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  run_for(tun.drain_ms + 200);
+  expect_keys_match();
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+}
+
+// A responder-only side does not re-create the Child SA; its peer (which initiates) does.
+TEST_F(Pair, InitiatorDeletesChildSaResponderOnlyWaits) {
   start_default();
   connect();
   IkeSa* sa = a.d->established_sa("to-b");
   sa->tm.queue(make_child_delete({sa->children[0].spi_in}));
   sa->tm.initiate(*a.d, *sa);
   deliver();
+  EXPECT_FALSE(b.kernel.up);
   run_for(tun.drain_ms + 200);
+  // A initiates the connection: A re-creates it.
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  expect_keys_match();
+}
+
+// Both sides initiate the connection and re-create the Child SA at the same time: one survives.
+TEST_F(Pair, BothSidesRecreateChildSaAtOnce) {
+  start_default(/*b_initiates=*/true);
+  a.d->tick();  // only A initiates the IKE SA; B then has one and does not start another
+  deliver();
+  ASSERT_TRUE(b.d->connected("to-a"));
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  IkeSa* sb = b.d->established_sa("to-a");
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  EXPECT_FALSE(a.kernel.up || b.kernel.up);
+  size_t before = sent_log.size();
+  run_for(tun.drain_ms + 1000);
+  int creates = 0;
+  for (size_t i = before; i < sent_log.size(); ++i)
+    creates += !sent_log[i].keepalive && !is_response(sent_log[i]) &&
+               ex_of(sent_log[i]) == ExchangeType::kCreateChildSa;
+  EXPECT_EQ(creates, 2);  // both tried, both succeeded
+  EXPECT_EQ(a.d->status()[0].last_error.find("not created"), std::string::npos);
+  EXPECT_EQ(b.d->status()[0].last_error.find("not created"), std::string::npos);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  EXPECT_EQ(a.kernel.out.size(), 1u);
+  EXPECT_EQ(b.kernel.out.size(), 1u);
+  expect_keys_match();
+}
+
+// The Child SA hits its hard lifetime without a rekey: it is deleted and a new one created.
+TEST_F(Pair, ChildSaExpiryCreatesNewChild) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.child_lifetime_s = 20;
+  start(std::move(ca), std::move(cb));
+  connect();
+  IkeSa* sa = a.d->established_sa("to-b");
+  uint32_t first = a.kernel.current_out;
+  sa->children[0].rekey_ms = sa->children[0].expire_ms + 100000;  // "rekeying kept failing"
+  run_for(20000);
+  EXPECT_FALSE(a.kernel.out.count(first));
+  EXPECT_NE(a.d->status()[0].last_error.find("expired"), std::string::npos);
+  run_for(tun.drain_ms + 1000);
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.kernel.up);
+  EXPECT_NE(a.kernel.current_out, first);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  expect_keys_match();
+}
+
+// The peer refuses the new Child SA: retried with a back-off, the IKE SA stays.
+TEST_F(Pair, ChildCreateRefusedIsRetried) {
+  start_default();
+  connect();
+  IkeSa* sb = b.d->established_sa("to-a");
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  b.kernel.fail_add = true;  // B cannot install: NO_PROPOSAL_CHOSEN
+  run_for(3000);
   EXPECT_FALSE(a.d->connected("to-b"));
-  EXPECT_FALSE(b.d->connected("to-a"));
-  EXPECT_FALSE(b.kernel.up);  // routes withdrawn
-  EXPECT_TRUE(a.kernel.in.empty() && b.kernel.in.empty());
-  EXPECT_TRUE(a.kernel.out.empty() && b.kernel.out.empty());
-  EXPECT_EQ(b.d->ike_sas("to-a").size(), 1u);  // the IKE SA stays
+  EXPECT_NE(a.d->status()[0].last_error.find("Child SA not created"), std::string::npos);
+  EXPECT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  b.kernel.fail_add = false;
+  run_for(20000, 500);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  expect_keys_match();
 }
 
 TEST_F(Pair, AuthFailedEventAndNoSecretsInStatus) {
@@ -738,6 +901,318 @@ TEST_F(Pair, BothInitiateAtOnceLeavesOneIkeSa) {
   expect_keys_match();
   EXPECT_EQ(a.kernel.downs, 0);
   EXPECT_TRUE(a.d->status()[0].last_error.empty());
+}
+
+// ---- error notifies on CREATE_CHILD_SA ----
+
+bool is_resp(const Packet& p) {
+  Header h;
+  decode_header(p.data, h);
+  return h.response();
+}
+ExchangeType exchange_of(const Packet& p) {
+  Header h;
+  decode_header(p.data, h);
+  return h.exchange;
+}
+int requests_from(const std::vector<Packet>& log, const Peer& p, ExchangeType ex) {
+  int n = 0;
+  for (auto& x : log)
+    n += !x.keepalive && x.from.addr == p.addr && !is_resp(x) && exchange_of(x) == ex;
+  return n;
+}
+
+// PFS group mismatch on a child rekey: INVALID_KE_PAYLOAD, retried with the requested group.
+TEST_F(Pair, ChildRekeyInvalidKeRetriesWithRequestedGroup) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-ecp384", "aes128gcm16-ecp256"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16-ecp256"}, ProtocolId::kEsp, &err);
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  uint32_t old_out = a.kernel.current_out;
+  size_t before = sent_log.size();
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  std::vector<Packet> since(sent_log.begin() + long(before), sent_log.end());
+  EXPECT_EQ(requests_from(since, a, ExchangeType::kCreateChildSa), 2);  // ecp384, then ecp256
+  run_for(tun.drain_ms + 200);
+  EXPECT_NE(a.kernel.current_out, old_out);
+  IkeSa* sa = a.d->established_sa("to-b");
+  ASSERT_EQ(sa->children.size(), 1u);
+  EXPECT_EQ(sa->children[0].suite.dh, dh::kEcp256);
+  EXPECT_EQ(b.d->established_sa("to-a")->children[0].suite.dh, dh::kEcp256);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  expect_keys_match();
+  EXPECT_TRUE(a.d->status()[0].last_error.empty());
+}
+
+// The peer refuses the rekey (we want PFS, it has none): the old Child SA keeps working until its
+// lifetime ends, the error is recorded on both sides, the rekey is retried.
+TEST_F(Pair, ChildRekeyNoProposalChosenKeepsOldChild) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-modp2048"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16"}, ProtocolId::kEsp, &err);
+  ca.child_lifetime_s = 60;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  uint32_t out_a = a.kernel.current_out, out_b = b.kernel.current_out;
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  EXPECT_NE(a.d->status()[0].last_error.find("NO_PROPOSAL_CHOSEN"), std::string::npos);
+  EXPECT_NE(b.d->status()[0].last_error.find("NO_PROPOSAL_CHOSEN"), std::string::npos);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(a.kernel.current_out, out_a);
+  EXPECT_EQ(b.kernel.current_out, out_b);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  expect_keys_match();
+  size_t before = sent_log.size();
+  run_for(50000, 500);  // before the hard lifetime: still the old SA, rekeys retried
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(a.kernel.current_out, out_a);
+  std::vector<Packet> since(sent_log.begin() + long(before), sent_log.end());
+  EXPECT_GE(requests_from(since, a, ExchangeType::kCreateChildSa), 2);
+  run_for(12000, 500);  // past it: the SA is gone
+  EXPECT_FALSE(a.kernel.out.count(out_a));
+  EXPECT_FALSE(b.kernel.out.count(out_b));
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_FALSE(a.kernel.up);
+  EXPECT_EQ(a.d->ike_sas("to-b").size(), 1u);  // the IKE SA stays; creating a child is retried
+}
+
+// IKE rekey with a DH group the peer does not prefer: INVALID_KE_PAYLOAD, retried.
+TEST_F(Pair, IkeRekeyInvalidKeRetriesWithRequestedGroup) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  // IKE_SA_INIT from A picks ecp256 (A's first); B's own preference is modp2048.
+  cb.ike = *parse_proposals({"aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"},
+                            ProtocolId::kIke, &err);
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  ASSERT_EQ(b.d->established_sa("to-a")->suite.dh, dh::kEcp256);
+  uint32_t child = a.kernel.current_out;
+  size_t before = sent_log.size();
+  ASSERT_TRUE(b.d->rekey_ike("to-a"));  // B offers modp2048 first, with an ecp256 KE
+  deliver();
+  run_for(500);
+  std::vector<Packet> since(sent_log.begin() + long(before), sent_log.end());
+  EXPECT_EQ(requests_from(since, b, ExchangeType::kCreateChildSa), 2);
+  auto sa_a = a.d->ike_sas("to-b");
+  auto sa_b = b.d->ike_sas("to-a");
+  ASSERT_EQ(sa_a.size(), 1u);
+  ASSERT_EQ(sa_b.size(), 1u);
+  EXPECT_EQ(sa_b[0]->suite.dh, dh::kModp2048);
+  EXPECT_EQ(sa_a[0]->spi_r, sa_b[0]->spi_r);
+  EXPECT_EQ(a.kernel.current_out, child);
+  EXPECT_TRUE(b.d->status()[0].last_error.empty());
+  ASSERT_TRUE(a.d->rekey_child("to-b"));  // the new IKE SA works
+  deliver();
+  run_for(tun.drain_ms + 200);
+  expect_keys_match();
+}
+
+// A CREATE_CHILD_SA response whose selectors are not within what we offered is refused: no new
+// SA is installed, the one the responder created is deleted, the old SA stays.
+TEST_F(Pair, ChildRekeyResponseWithForeignSelectorsIsRejected) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.local_ts = cb.remote_ts = {*Prefix::parse("10.1.0.0/16")};
+  ca.remote_ts = cb.local_ts = {*Prefix::parse("10.2.0.0/16")};
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  IkeSa* sa = a.d->established_sa("to-b");
+  uint32_t old_in = sa->children[0].spi_in;
+  uint32_t out_a = a.kernel.current_out;
+  size_t n_in = a.kernel.in.size();
+  auto task = make_child_rekey(old_in);
+  std::vector<Payload> req;
+  ASSERT_TRUE(task->build(*a.d, *sa, req));
+  // A crafted response: the selectors name 10.3.0.0/16 instead of 10.2.0.0/16.
+  std::string err;
+  Message m;
+  m.hdr.exchange = ExchangeType::kCreateChildSa;
+  m.hdr.flags = kFlagResponse;
+  m.payloads.push_back(make_payload(SaPayload{
+      {with_spi(parse_proposals({"aes128gcm16"}, ProtocolId::kEsp, &err)->front(), 0x9999)}}));
+  m.payloads.push_back(make_payload(NoncePayload{Bytes(32, 7)}));
+  m.payloads.push_back(
+      make_tsi(TsPayload{{TrafficSelector::from_prefix(*Prefix::parse("10.1.0.0/16"))}}));
+  m.payloads.push_back(
+      make_tsr(TsPayload{{TrafficSelector::from_prefix(*Prefix::parse("10.3.0.0/16"))}}));
+  EXPECT_EQ(task->process(*a.d, *sa, m), Task::Result::kDone);
+  EXPECT_NE(a.d->status()[0].last_error.find("TS_UNACCEPTABLE"), std::string::npos);
+  EXPECT_EQ(a.kernel.in.size(), n_in);  // nothing new installed
+  EXPECT_EQ(a.kernel.current_out, out_a);
+  EXPECT_FALSE(a.kernel.out.count(0x9999));
+  // The DELETE for the responder's SA goes out; the old SA keeps carrying traffic.
+  size_t before = sent_log.size();
+  sa->tm.initiate(*a.d, *sa);
+  deliver();
+  std::vector<Packet> since(sent_log.begin() + long(before), sent_log.end());
+  EXPECT_EQ(requests_from(since, a, ExchangeType::kInformational), 1);
+  run_for(1500);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(a.kernel.current_out, out_a);
+  ASSERT_NE(sa->child_by_in(old_in), nullptr);
+  expect_keys_match();
+  run_for(tun.drain_ms + 1000);  // the rekey is tried again (now with an honest responder)
+  EXPECT_NE(a.kernel.current_out, out_a);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  expect_keys_match();
+}
+
+// The CHILD_CREATE initiator checks the selectors the same way.
+TEST_F(Pair, ChildCreateResponseWithForeignSelectorsIsRejected) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.local_ts = cb.remote_ts = {*Prefix::parse("10.1.0.0/16")};
+  ca.remote_ts = cb.local_ts = {*Prefix::parse("10.2.0.0/16")};
+  start(std::move(ca), std::move(cb));
+  connect();
+  IkeSa* sa = a.d->established_sa("to-b");
+  sa->creating_child = true;  // keep the daemon's own CHILD_CREATE out of this
+  auto task = make_child_create();
+  std::vector<Payload> req;
+  EXPECT_FALSE(task->build(*a.d, *sa, req));  // a live Child SA: nothing to do
+  for (auto& c : sa->children) a.d->remove_out(*sa, c), c.state = ChildState::kRekeyed;
+  ASSERT_TRUE(task->build(*a.d, *sa, req));
+  std::string err;
+  Message m;
+  m.hdr.exchange = ExchangeType::kCreateChildSa;
+  m.hdr.flags = kFlagResponse;
+  m.payloads.push_back(make_payload(SaPayload{
+      {with_spi(parse_proposals({"aes128gcm16"}, ProtocolId::kEsp, &err)->front(), 0x9999)}}));
+  m.payloads.push_back(make_payload(NoncePayload{Bytes(32, 7)}));
+  m.payloads.push_back(
+      make_tsi(TsPayload{{TrafficSelector::from_prefix(*Prefix::parse("0.0.0.0/0"))}}));
+  m.payloads.push_back(
+      make_tsr(TsPayload{{TrafficSelector::from_prefix(*Prefix::parse("10.2.0.0/16"))}}));
+  size_t outs = a.kernel.out.size();
+  EXPECT_EQ(task->process(*a.d, *sa, m), Task::Result::kDone);
+  EXPECT_NE(a.d->status()[0].last_error.find("TS_UNACCEPTABLE"), std::string::npos);
+  EXPECT_EQ(a.kernel.out.size(), outs);
+  EXPECT_FALSE(a.kernel.out.count(0x9999));
+  EXPECT_FALSE(sa->has_live_child());
+}
+
+// ---- rekey collision with a lost DELETE ----
+
+// Both rekey the same Child SA; the loser's DELETE of its redundant SA is lost. The winner must
+// never install the outbound half of the peer's redundant SA (the loser has no inbound for it).
+TEST_F(Pair, SimultaneousChildRekeyLoserDeleteLost) {
+  start_default();
+  connect();
+  auto loser_of = [&](Peer& p) {
+    IkeSa* sa = p.d->established_sa(p.name == "a" ? "to-b" : "to-a");
+    if (!sa) return false;
+    for (auto& c : sa->children)
+      if (c.created_by_us && c.state == ChildState::kDeleting && !c.in_installed) return true;
+    return false;
+  };
+  int dropped = 0;
+  drop = [&](const Packet& p) {
+    Peer& from = p.from.addr == a.addr ? a : b;
+    if (!dropped && ex_of(p) == ExchangeType::kInformational && !is_response(p) && loser_of(from)) {
+      ++dropped;
+      return true;
+    }
+    return false;
+  };
+  uint32_t old_a = a.kernel.current_out;
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  ASSERT_TRUE(b.d->rekey_child("to-a"));
+  deliver();
+  ASSERT_EQ(dropped, 1);
+  expect_keys_match();  // before the loser's retransmission
+  // Until the pending timer and after it: still no black hole.
+  for (int i = 0; i < 3; ++i) {
+    run_for(500);
+    expect_keys_match();
+  }
+  drop = [](const Packet&) { return true; };  // the DELETE never arrives
+  run_for(tun.out_pending_ms + 500);
+  expect_keys_match();
+  drop = nullptr;
+  run_for(tun.drain_ms + 500);
+  expect_keys_match();
+  EXPECT_NE(a.kernel.current_out, old_a);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  EXPECT_EQ(a.kernel.out.size(), 1u);
+  EXPECT_EQ(b.kernel.out.size(), 1u);
+  EXPECT_EQ(a.kernel.downs, 0);
+  EXPECT_EQ(b.kernel.downs, 0);
+}
+
+// ---- packet lifetime ----
+
+TEST_F(Pair, ChildRekeyOnPacketLifetime) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.child_lifetime_packets = 100000;
+  start(std::move(ca), std::move(cb));
+  connect();
+  uint32_t first = a.kernel.current_out;
+  a.kernel.stats[{first, false}].packets = 80000;  // below the soft limit (90%)
+  run_for(2000);
+  EXPECT_EQ(a.kernel.current_out, first);
+  a.kernel.stats[{first, false}].packets = 90001;
+  run_for(tun.drain_ms + 500);
+  EXPECT_NE(a.kernel.current_out, first);
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  expect_keys_match();
+  // Inbound packets count too.
+  uint32_t second_in = a.kernel.in.begin()->first, second_out = a.kernel.current_out;
+  a.kernel.stats[{second_in, true}].packets = 95000;
+  run_for(tun.drain_ms + 500);
+  EXPECT_NE(a.kernel.current_out, second_out);
+  expect_keys_match();
+}
+
+TEST(ConnFromModel, LifetimePacketsMapped) {
+  model::Config cfg;
+  model::GatewayInstance gi;
+  gi.public_ip = *IpAddr::parse("192.0.2.1");
+  cfg.gateway.instances.push_back(gi);
+  model::LocalNetworkGateway lng;
+  lng.name = "site";
+  lng.gateway_ip = *IpAddr::parse("198.51.100.1");
+  cfg.local_network_gateways.push_back(lng);
+  model::Connection c;
+  c.name = "c1";
+  c.peer = "site";
+  std::string err;
+  auto cc = conn_from_model(cfg, c, &err);
+  ASSERT_TRUE(cc) << err;
+  EXPECT_EQ(cc->child_lifetime_packets, 0u);  // unset: no packet limit
+  c.ipsec_policy.sa_lifetime_packets = 5000000;
+  cc = conn_from_model(cfg, c, &err);
+  ASSERT_TRUE(cc) << err;
+  EXPECT_EQ(cc->child_lifetime_packets, 5000000u);
+  // Identities: default our address / any peer; else an address or an FQDN.
+  EXPECT_EQ(cc->local_id, IdPayload::from_addr(*IpAddr::parse("192.0.2.1")));
+  EXPECT_FALSE(cc->remote_id);
+  c.local_id = "gw1.example.net";
+  c.remote_id = "2001:db8::5";
+  cc = conn_from_model(cfg, c, &err);
+  ASSERT_TRUE(cc) << err;
+  EXPECT_EQ(cc->local_id, IdPayload::fqdn("gw1.example.net"));
+  ASSERT_TRUE(cc->remote_id);
+  EXPECT_EQ(cc->remote_id->type, IdType::kIpv6Addr);
+  EXPECT_EQ(cc->remote_id->str(), "2001:db8::5");
+  c.remote_id = "198.51.100.1";
+  cc = conn_from_model(cfg, c, &err);
+  ASSERT_TRUE(cc && cc->remote_id);
+  EXPECT_EQ(cc->remote_id->type, IdType::kIpv4Addr);
 }
 
 }  // namespace

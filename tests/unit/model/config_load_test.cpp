@@ -58,6 +58,13 @@ TEST(Example, LoadsWithAllValues) {
   EXPECT_EQ(c.gateway.max_connections, 10u);
   ASSERT_EQ(c.gateway.instances.size(), 2u);
   EXPECT_EQ(c.gateway.instances[1].public_ip.str(), "203.0.113.5");
+  const BgpSettings& bgp = c.connections[0].bgp;
+  EXPECT_EQ(bgp.hold_time, 90u);
+  EXPECT_EQ(bgp.keepalive_or_default(), 20u);
+  EXPECT_EQ(bgp.max_prefixes, 1000u);
+  EXPECT_EQ(bgp.max_prefix_action, MaxPrefixAction::kDiscard);
+  EXPECT_TRUE(bgp.advertise_default);
+  EXPECT_EQ(c.connections[1].bgp.hold_time, 180u);  // defaults where not given
   EXPECT_EQ(c.gateway.instances[1].bgp_peering_address.str(), "10.12.255.5");
   ASSERT_EQ(c.gateway.address_spaces.size(), 2u);
   EXPECT_EQ(c.gateway.address_spaces[1].str(), "10.12.0.0/16");
@@ -280,6 +287,72 @@ TEST_F(Load, EnumValues) {
   EXPECT_EQ(r.config->connections[0].type, ConnectionType::kVnet2Vnet);
 }
 
+TEST_F(Load, BgpSettings) {
+  LoadResult r = load(kMinimal);
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  const BgpSettings& d = r.config->connections[0].bgp;  // defaults: RFC 4271's, no limit
+  EXPECT_EQ(d.hold_time, 180u);
+  EXPECT_FALSE(d.keepalive);
+  EXPECT_EQ(d.keepalive_or_default(), 60u);
+  EXPECT_EQ(d.max_prefixes, 0u);
+  EXPECT_EQ(d.max_prefix_action, MaxPrefixAction::kReset);
+  EXPECT_FALSE(d.advertise_default);
+
+  r = load_edit("peer: site",
+                "peer: site\n    bgp:\n      hold_time: 30\n      max_prefixes: 50\n"
+                "      max_prefix_action: warn");
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  const BgpSettings& b = r.config->connections[0].bgp;
+  EXPECT_EQ(b.hold_time, 30u);
+  EXPECT_EQ(b.keepalive_or_default(), 10u);
+  EXPECT_EQ(b.max_prefixes, 50u);
+  EXPECT_EQ(b.max_prefix_action, MaxPrefixAction::kWarn);
+  EXPECT_EQ(b.mark.line, 13);
+
+  r = load_edit("peer: site", "peer: site\n    bgp: {max_prefix_action: reset}");
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_EQ(r.config->connections[0].bgp.max_prefix_action, MaxPrefixAction::kReset);
+  r = load_edit("peer: site", "peer: site\n    bgp: {hold_time: 0}");
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_EQ(r.config->connections[0].bgp.keepalive_or_default(), 0u);
+}
+
+TEST_F(Load, BgpSettingsErrorsNameTheFieldAndLine) {
+  // Line 12 is "    bgp: {...}"; each error points at the line and column of `at`.
+  struct Case {
+    const char* bgp;
+    const char* field;
+    const char* text;
+    const char* at;
+  } cases[] = {
+      {"{max_prefix_action: drop}", "connections[0].bgp.max_prefix_action",
+       "expected one of: reset, discard, warn", "drop"},
+      {"{hold_time: 2}", "connections[0].bgp.hold_time", "0 = no keepalives, or 3..65535", "2"},
+      {"{hold_time: 70000}", "connections[0].bgp.hold_time", "out of range", "70000"},
+      {"{hold_time: 90, keepalive: 90}", "connections[0].bgp.keepalive", "less than hold_time (90)",
+       "90}"},
+      {"{keepalive: 0}", "connections[0].bgp.keepalive", "at least 1", "0"},
+      {"{hold_time: 0, keepalive: 10}", "connections[0].bgp.keepalive", "when hold_time is 0",
+       "10"},
+      {"{max_prefixes: -5}", "connections[0].bgp.max_prefixes", "non-negative", "-5"},
+      {"{advertise_default: maybe}", "connections[0].bgp.advertise_default", "", "maybe"},
+      {"{hold: 90}", "connections[0].bgp.hold", "unknown key", "hold"},
+  };
+  for (const auto& tc : cases) {
+    LoadResult r = load_edit("peer: site", std::string("peer: site\n    bgp: ") + tc.bgp);
+    EXPECT_FALSE(r.config) << tc.bgp;
+    ASSERT_EQ(r.errors.size(), 1u) << tc.bgp << "\n" << dump(r.errors);
+    const ConfigError& e = r.errors[0];
+    EXPECT_EQ(e.field, tc.field) << tc.bgp;
+    EXPECT_NE(e.message.find(tc.text), std::string::npos) << tc.bgp << ": " << e.message;
+    EXPECT_EQ(e.mark.line, 12) << tc.bgp;
+    EXPECT_EQ(e.mark.column,
+              int(std::string("    bgp: ").size() + std::string(tc.bgp).find(tc.at) + 1))
+        << tc.bgp;
+    EXPECT_EQ(e.str().rfind(dir.file("gw.yaml") + ":12:", 0), 0u) << e.str();
+  }
+}
+
 TEST_F(Load, PeerAndAliasExactlyOne) {
   EXPECT_TRUE(has_error(load_edit("    peer: site\n", "").errors, "connections[0]", "'peer'"));
   EXPECT_TRUE(
@@ -451,6 +524,38 @@ TEST_F(Load, StaticSaFields) {
   EXPECT_TRUE(
       has_error(edit("spi: 513", "spi: 0x").errors, "instance.tunnels[0].inbound.spi", "0x-hex"));
   EXPECT_TRUE(has_error(edit("spi: 513, ", "").errors, "instance.tunnels[0].inbound", "'spi'"));
+}
+
+TEST_F(Load, SaLifetimePackets) {
+  LoadResult r = load(kMinimal);
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_FALSE(r.config->connections[0].ipsec_policy.sa_lifetime_packets);
+  r = load_edit("shared_key_file: psk\n",
+                "shared_key_file: psk\n    ipsec_policy: {sa_lifetime_packets: 5000000}\n");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_EQ(r.config->connections[0].ipsec_policy.sa_lifetime_packets, 5000000u);
+  EXPECT_TRUE(
+      has_error(load_edit("shared_key_file: psk\n",
+                          "shared_key_file: psk\n    ipsec_policy: {sa_lifetime_packets: -1}\n")
+                    .errors,
+                "connections[0].ipsec_policy.sa_lifetime_packets", "non-negative"));
+  EXPECT_TRUE(
+      has_error(load_edit("shared_key_file: psk\n",
+                          "shared_key_file: psk\n    ipsec_policy: {sa_lifetime_packets: 10}\n")
+                    .errors,
+                "connections[0].ipsec_policy.sa_lifetime_packets", "at least 1000"));
+}
+
+TEST_F(Load, ConnectionIdentities) {
+  LoadResult r =
+      load_edit("shared_key_file: psk\n",
+                "shared_key_file: psk\n    local_id: gw.example\n    remote_id: 198.51.100.1\n");
+  ASSERT_TRUE(r.errors.empty()) << dump(r.errors);
+  EXPECT_EQ(r.config->connections[0].local_id, "gw.example");
+  EXPECT_EQ(r.config->connections[0].remote_id, "198.51.100.1");
+  EXPECT_TRUE(has_error(
+      load_edit("shared_key_file: psk\n", "shared_key_file: psk\n    remote_id: 'a b'\n").errors,
+      "connections[0].remote_id", "neither an IP address nor an FQDN"));
 }
 
 }  // namespace

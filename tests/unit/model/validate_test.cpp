@@ -51,6 +51,46 @@ TEST(AsnReserved, Table) {
     EXPECT_FALSE(asn_reserved(a)) << a;
 }
 
+TEST_F(Validate, BgpSettings) {
+  BgpSettings& b = c.connections[0].bgp;
+  for (uint32_t h : {0u, 3u, 65535u}) {
+    b = {};
+    b.hold_time = h;
+    expect_good(rules::bgp_settings);
+  }
+  b = {};
+  b.hold_time = 90;
+  b.keepalive = 89;
+  expect_good(rules::bgp_settings);
+  b.keepalive = 1;
+  expect_good(rules::bgp_settings);
+  b.hold_time = 0;
+  b.keepalive = 0;
+  expect_good(rules::bgp_settings);
+  b.max_prefixes = 4294967295u;
+  b.max_prefix_action = MaxPrefixAction::kWarn;
+  expect_good(rules::bgp_settings);
+
+  for (uint32_t h : {1u, 2u, 65536u}) {
+    c = testing::example();
+    c.connections[1].bgp.hold_time = h;
+    expect_bad(rules::bgp_settings, "connections[1].bgp.hold_time", "out of range");
+  }
+  c = testing::example();
+  c.connections[0].bgp.keepalive = 90;  // hold 90 in the example
+  expect_bad(rules::bgp_settings, "connections[0].bgp.keepalive", "less than hold_time (90)");
+  c = testing::example();
+  c.connections[0].bgp.keepalive = 0;
+  expect_bad(rules::bgp_settings, "connections[0].bgp.keepalive", "at least 1");
+  c = testing::example();
+  c.connections[0].bgp.hold_time = 0;  // keepalive 20 in the example
+  expect_bad(rules::bgp_settings, "connections[0].bgp.keepalive", "when hold_time is 0");
+  // A bad hold time is reported once (not also as a keepalive problem).
+  c = testing::example();
+  c.connections[0].bgp.hold_time = 2;
+  EXPECT_EQ(run(rules::bgp_settings, c).size(), 1u) << dump(run(rules::bgp_settings, c));
+}
+
 TEST_F(Validate, NamesValid) {
   c.gateway.name = std::string(64, 'g');
   expect_good(rules::names_valid);
@@ -489,6 +529,32 @@ TEST_F(Validate, ErrorsCarryEntryMarksAndStr) {
   EXPECT_EQ(bare.str(), "just a message");
   ConfigError no_line{"f.yaml", {}, "gateway", "m"};
   EXPECT_EQ(no_line.str(), "f.yaml: gateway: m");
+}
+
+TEST_F(Validate, SaLifetimePackets) {
+  expect_good(rules::ipsec_policies);  // unset: no packet limit
+  c.connections[0].ipsec_policy.sa_lifetime_packets = 1000;
+  expect_good(rules::ipsec_policies);
+  c.connections[0].ipsec_policy.sa_lifetime_packets = 999;
+  expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_lifetime_packets",
+             "at least 1000");
+  c.connections[0].ipsec_policy.sa_lifetime_packets = 0;
+  expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_lifetime_packets");
+}
+
+TEST_F(Validate, ConnectionIdentities) {
+  for (const char* ok : {"192.0.2.7", "2001:db8::1", "gw1.example.net", "site-5", ""}) {
+    c.connections[0].local_id = ok;
+    c.connections[0].remote_id = ok;
+    expect_good(rules::connection_ranges);
+  }
+  c.connections[0].local_id = "";
+  for (const char* bad : {"a..b", "-x.example", "x-.example", "has space", "a_b", "."}) {
+    c.connections[0].remote_id = bad;
+    expect_bad(rules::connection_ranges, "connections[0].remote_id", "neither an IP address nor");
+  }
+  c.connections[0].remote_id = std::string(64, 'a') + ".example";
+  expect_bad(rules::connection_ranges, "connections[0].remote_id");
 }
 
 }  // namespace
