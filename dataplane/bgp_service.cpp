@@ -147,6 +147,15 @@ bool BgpService::init(std::string* err) {
     pc.address = lng->bgp_peering_address;
     pc.asn = lng->asn;
     pc.local_address = local_;
+    pc.hold_time = uint16_t(conn.bgp.hold_time);  // validated: 0 or 3..65535
+    pc.keepalive = uint16_t(conn.bgp.keepalive_or_default());
+    pc.max_prefixes = conn.bgp.max_prefixes;
+    pc.max_prefix_action = conn.bgp.max_prefix_action == model::MaxPrefixAction::kDiscard
+                               ? bgp::MaxPrefixAction::kDiscard
+                           : conn.bgp.max_prefix_action == model::MaxPrefixAction::kWarn
+                               ? bgp::MaxPrefixAction::kWarn
+                               : bgp::MaxPrefixAction::kReset;
+    pc.advertise_default = conn.bgp.advertise_default;
     // A peer on one of our connected networks gets that port's addresses as next hops (what it
     // can resolve on the link); a peer behind a tunnel gets the peering address.
     for (const auto& port : cfg_.instance.ports)
@@ -480,10 +489,13 @@ api::Json BgpService::peers_json(uint64_t now) const {
                  {"updates_received", st.updates_in},
                  {"updates_sent", st.updates_out},
                  {"established_transitions", st.established_transitions},
-                 {"refused", {{"as_loop", cnt.refused_loop},
-                              {"own_address_space", cnt.refused_own_space},
-                              {"first_as", cnt.refused_first_as},
-                              {"max_prefix", cnt.refused_max_prefix}}},
+                 {"refused",
+                  {{"as_loop", cnt.refused_loop},
+                   {"own_address_space", cnt.refused_own_space},
+                   {"first_as", cnt.refused_first_as},
+                   {"max_prefix", cnt.refused_max_prefix}}},
+                 {"max_prefixes", c.max_prefixes},
+                 {"max_prefix_exceeded", cnt.max_prefix_warned},
                  {"last_error", st.last_error},
                  {"last_state_change", st.last_reason}});
   }

@@ -54,6 +54,7 @@ struct PeerConfig {
   uint32_t max_prefixes = 0;             // per peer, all families; 0 = unlimited
   MaxPrefixAction max_prefix_action = MaxPrefixAction::kReset;
   uint32_t max_prefix_restart_ms = 30000;
+  bool advertise_default = false;  // pass on a default route learned from another peer
   // Next hop we put on IPv6 routes when the session runs over IPv4 (and vice versa); unset =
   // the IPv4-mapped IPv6 form of local_address.
   std::optional<IpAddr> next_hop_v6;
@@ -86,6 +87,9 @@ struct LocalSpeaker {
   uint32_t router_id = 0;  // BGP Identifier, host order
   bool graceful_restart_helper = true;  // announce GR capability (helper: no families)
   uint16_t gr_restart_time = 120;
+  // Helper side (RFC 4724 s4.2): once a restarting peer is back, its stale routes of a family go
+  // at that family's End-of-RIB, or after this many seconds at the latest.
+  uint32_t gr_stale_time_s = 360;
 };
 
 class Peer {

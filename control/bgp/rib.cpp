@@ -22,6 +22,7 @@ uint32_t neighbour_as(const Path& p) {
     if (s.type == SegType::kSequence && !s.asns.empty()) return s.asns.front();
   return 0;
 }
+bool in_family(const Prefix& p, AfiSafi f) { return (f.afi == kAfiIpv6) == p.addr.is_v6(); }
 template <class T>
 int cmp(T a, T b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -115,10 +116,14 @@ bool Rib::withdraw(const Prefix& p, PeerId peer) {
   return was_selected;
 }
 
-std::vector<Prefix> Rib::drop_peer(PeerId peer, bool only_stale) {
+std::vector<Prefix> Rib::drop_peer(PeerId peer, bool only_stale, std::optional<AfiSafi> family) {
   std::vector<Prefix> changed;
   for (auto it = loc_.begin(); it != loc_.end();) {
     Entry& e = it->second;
+    if (family && !in_family(it->first, *family)) {
+      ++it;
+      continue;
+    }
     auto pos = std::find_if(e.paths.begin(), e.paths.end(), [&](const Path& x) {
       return x.peer == peer && (!only_stale || x.stale);
     });
@@ -140,10 +145,16 @@ std::vector<Prefix> Rib::drop_peer(PeerId peer, bool only_stale) {
   return changed;
 }
 
-void Rib::mark_stale(PeerId peer) {
-  for (auto& [p, e] : loc_)
+std::vector<Prefix> Rib::mark_stale(PeerId peer, std::optional<AfiSafi> family) {
+  std::vector<Prefix> changed;
+  for (auto& [p, e] : loc_) {
+    if (family && !in_family(p, *family)) continue;
+    bool marked = false;
     for (auto& path : e.paths)
-      if (path.peer == peer) path.stale = true;
+      if (path.peer == peer && !path.stale) path.stale = marked = true;
+    if (marked && select(e)) changed.push_back(p);
+  }
+  return changed;
 }
 
 const Rib::Entry* Rib::find(const Prefix& p) const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -46,11 +47,13 @@ class Rib {
   // Adds or replaces the peer's path; true when the prefix's selection changed.
   bool update(const Prefix& p, Path path);
   bool withdraw(const Prefix& p, PeerId peer);
-  // Removes every path of the peer (or only its stale ones); returns the prefixes whose
-  // selection changed.
-  std::vector<Prefix> drop_peer(PeerId peer, bool only_stale = false);
-  // Marks every path of the peer stale (graceful restart).
-  void mark_stale(PeerId peer);
+  // Removes every path of the peer (or only its stale ones, or only those of one family);
+  // returns the prefixes whose selection changed.
+  std::vector<Prefix> drop_peer(PeerId peer, bool only_stale = false,
+                                std::optional<AfiSafi> family = std::nullopt);
+  // Marks every path of the peer (of one family) stale (graceful restart); returns the prefixes
+  // whose selection changed (a stale path loses ties to fresh ones).
+  std::vector<Prefix> mark_stale(PeerId peer, std::optional<AfiSafi> family = std::nullopt);
 
   const Entry* find(const Prefix& p) const;
   const Path* best(const Prefix& p) const;

@@ -91,10 +91,11 @@ bool Speaker::reset_peer(PeerId id, uint64_t now) {
 void Speaker::tick(uint64_t now) {
   for (auto& p : peers_) p->tick(now);
   for (auto& [id, st] : state_) {
-    if (st.stale_until && now >= st.stale_until) {  // the restarting peer did not come back
-      st.stale_until = 0;
-      for (const auto& p : rib_.drop_peer(id, true)) mark(p);
-    }
+    // The restarting peer did not come back in time, or did not finish its initial updates.
+    std::vector<AfiSafi> due;
+    for (const auto& [f, at] : st.stale)
+      if (now >= at) due.push_back(f);
+    for (AfiSafi f : due) drop_stale(id, f);
   }
   flush(now);
 }
@@ -146,8 +147,13 @@ void Speaker::withdraw_originated(const Prefix& p, uint64_t now) {
 
 bool Speaker::is_own_space(const Prefix& p) const {
   for (const auto& o : cfg_.originate)
-    if (o.overlaps(p)) return true;
+    if (o.len <= p.len && o.contains(p.addr)) return true;  // equal to or inside our space
   return false;
+}
+
+void Speaker::drop_stale(PeerId id, AfiSafi f) {
+  state_[id].stale.erase(f);
+  for (const auto& p : rib_.drop_peer(id, true, f)) mark(p);
 }
 
 // ---- import --------------------------------------------------------------------------------
@@ -218,11 +224,8 @@ void Speaker::on_update(PeerId id, const Verdict& v, const Update& u, uint64_t n
     return;
   }
   if (auto eor = end_of_rib(u)) {
-    // Graceful restart: what the peer did not announce again is gone.
-    if (st.stale_until) {
-      st.stale_until = 0;
-      for (const auto& p : rib_.drop_peer(id, true)) mark(p);
-    }
+    // Graceful restart: what the peer did not announce again in this family is gone.
+    if (st.stale.count(*eor)) drop_stale(id, *eor);
     return;
   }
   for (const auto& n : u.withdrawn) withdraw_in(id, n.prefix);
@@ -255,9 +258,24 @@ void Speaker::on_route_refresh(PeerId id, const RouteRefresh& r, uint64_t now) {
 // ---- session up/down -----------------------------------------------------------------------
 
 void Speaker::on_established(PeerId id, uint64_t now) {
-  (void)now;
   Peer& p = *peer(id);
   PeerState& st = state_[id];
+  // RFC 4724 s4.2: stale routes of a family stay only if the new OPEN's GR capability lists the
+  // family with the F bit (the peer kept forwarding); they go at its End-of-RIB, or after our
+  // stale-path time at the latest.
+  const auto& gr = p.remote_open().caps.graceful_restart;
+  std::vector<AfiSafi> drop;
+  for (auto& [f, at] : st.stale) {
+    bool kept = false;
+    if (gr && p.family_enabled(f))
+      for (const auto& gf : gr->families)
+        if (gf.family == f && gf.forwarding_preserved) kept = true;
+    if (kept)
+      at = now + uint64_t(cfg_.local.gr_stale_time_s) * 1000;
+    else
+      drop.push_back(f);
+  }
+  for (AfiSafi f : drop) drop_stale(id, f);
   st.adj_out.clear();
   st.pending.clear();
   queue_all(p, std::nullopt, true);
@@ -272,12 +290,24 @@ void Speaker::on_down(PeerId id, bool graceful, uint64_t now) {
   st.eor_due.clear();
   const auto& gr = peer(id)->remote_open().caps.graceful_restart;
   if (graceful && cfg_.local.graceful_restart_helper && gr && gr->restart_time) {
-    // RFC 4724 s4.2 (helper): keep the routes, marked stale, for the restart time.
-    rib_.mark_stale(id);
-    st.stale_until = now + uint64_t(gr->restart_time) * 1000;
+    // RFC 4724 s4.2 (helper): keep the routes of the families the peer's GR capability listed,
+    // marked stale, for its restart time; the routes of other families go now.
+    const uint64_t until = now + uint64_t(gr->restart_time) * 1000;
+    for (AfiSafi f : {kIpv4Unicast, kIpv6Unicast}) {
+      const bool listed =
+          std::any_of(gr->families.begin(), gr->families.end(),
+                      [&](const GracefulRestart::Family& x) { return x.family == f; });
+      if (listed) {
+        for (const auto& p : rib_.mark_stale(id, f)) mark(p);
+        st.stale[f] = until;  // a second loss before End-of-RIB restarts the wait
+      } else {
+        st.stale.erase(f);
+        for (const auto& p : rib_.drop_peer(id, false, f)) mark(p);
+      }
+    }
     return;
   }
-  st.stale_until = 0;
+  st.stale.clear();
   for (const auto& p : rib_.drop_peer(id)) mark(p);
 }
 
@@ -287,7 +317,9 @@ AttrsPtr Speaker::export_attrs(const Peer& to, const Prefix& p) {
   const Path* best = rib_.best(p);
   if (!best || !best->attrs) return nullptr;
   if (best->peer == to.id()) return nullptr;  // never back to the peer it came from
-  if (is_default(p) && best->peer != kLocalPeer && !cfg_.export_default) return nullptr;
+  if (is_default(p) && best->peer != kLocalPeer && !cfg_.export_default &&
+      !to.config().advertise_default)
+    return nullptr;
   if (!to.family_enabled(family_of(p))) return nullptr;
   const PathAttrs& src = *best->attrs;
   if (has_community(src, kNoAdvertise) || has_community(src, kNoExport) ||

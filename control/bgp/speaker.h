@@ -3,10 +3,13 @@
 // `now` (ms) and the Transport carries the bytes, so two speakers can run in one test process.
 //
 // Import (per peer): AS-path loop detection (our ASN in the path), the first AS must be the
-// peer's, prefixes overlapping our own address spaces are refused, max-prefix with an action.
+// peer's, prefixes inside (or equal to) our own address spaces are refused (a more-specific would
+// pull our own traffic away; a supernet such as a default route is fine), max-prefix with an
+// action.
 // Export (to each peer): our address spaces, and transit: the best route learned from one peer
 // goes to the others with our ASN prepended and next hop self, never back to the peer it came
-// from nor to a peer whose ASN is already in the path, no default route unless configured,
+// from nor to a peer whose ASN is already in the path, a learned default route only to peers
+// configured for it (PeerConfig::advertise_default or SpeakerConfig::export_default),
 // NO_EXPORT / NO_ADVERTISE honoured, MED and LOCAL_PREF not passed on.
 #pragma once
 
@@ -26,7 +29,7 @@ namespace espgw::bgp {
 struct SpeakerConfig {
   LocalSpeaker local;
   std::vector<Prefix> originate;  // the gateway's address spaces
-  bool export_default = false;    // announce 0.0.0.0/0 and ::/0 learned from a peer
+  bool export_default = false;    // announce 0.0.0.0/0 and ::/0 learned from a peer to all
   unsigned max_paths = 8;         // multipath (ECMP) width
 };
 
@@ -41,7 +44,7 @@ class FibSink {
 
 struct PeerCounters {
   uint64_t refused_loop = 0;        // our ASN in the AS path
-  uint64_t refused_own_space = 0;   // overlaps our address spaces
+  uint64_t refused_own_space = 0;   // inside one of our address spaces
   uint64_t refused_first_as = 0;    // leftmost AS is not the peer's
   uint64_t refused_max_prefix = 0;  // over the limit with the discard action
   uint64_t refused_family = 0;      // family not negotiated
@@ -94,7 +97,9 @@ class Speaker : public PeerOwner {
     std::map<Prefix, AttrsPtr> adj_out;  // what the peer has from us
     std::map<Prefix, AttrsPtr> pending;  // to send; nullptr = withdraw
     std::set<AfiSafi> eor_due;           // End-of-RIB to send after the pending updates
-    uint64_t stale_until = 0;            // graceful restart: drop stale paths then
+    // Graceful restart (helper): families whose paths are stale -> when to drop them (the
+    // peer's restart time while it is away, then our stale-path time until its End-of-RIB).
+    std::map<AfiSafi, uint64_t> stale;
     PeerCounters counters;
   };
 
@@ -109,6 +114,8 @@ class Speaker : public PeerOwner {
   void send_withdrawals(Peer& to, AfiSafi f, std::vector<Nlri>& nlri);
   IpAddr next_hop_for(const Peer& to, AfiSafi f) const;
   bool is_own_space(const Prefix& p) const;
+  // Graceful restart: drops the peer's stale paths of family f and forgets its timer.
+  void drop_stale(PeerId id, AfiSafi f);
 
   SpeakerConfig cfg_;
   Transport& t_;

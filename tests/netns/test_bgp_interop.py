@@ -130,12 +130,17 @@ protocol bgp espgw {{
                 return line.split(":", 1)[1].strip()
         return None
 
+    def _static(self, prefix):
+        """The static protocol announcing prefix (it must be the only prefix of its family)."""
+        v6 = ":" in prefix
+        assert [prefix] == (self.v6 if v6 else self.v4), prefix
+        return "s6" if v6 else "s4"
+
     def withdraw(self, prefix):
-        assert prefix == self.v4[0]
-        self.birdc("disable", "s4")
+        self.birdc("disable", self._static(prefix))
 
     def announce_again(self, prefix):
-        self.birdc("enable", "s4")
+        self.birdc("enable", self._static(prefix))
 
     def reset(self):
         self.birdc("restart", "espgw")
@@ -205,10 +210,14 @@ class GoBgp(Daemon):
         return None
 
     def withdraw(self, prefix):
-        self.cmd(GOBGP, "global", "rib", "del", prefix, "-a", "ipv4")
+        self.cmd(GOBGP, "global", "rib", "del", prefix, "-a", "ipv6" if ":" in prefix else "ipv4")
 
     def announce_again(self, prefix):
-        self.cmd(GOBGP, "global", "rib", "add", prefix, "-a", "ipv4")
+        if ":" in prefix:
+            self.cmd(GOBGP, "global", "rib", "add", prefix, "nexthop", self.v6_nexthop or "::",
+                     "-a", "ipv6")
+        else:
+            self.cmd(GOBGP, "global", "rib", "add", prefix, "-a", "ipv4")
 
     def reset(self):
         self.cmd(GOBGP, "neighbor", self.peer, "reset")
@@ -284,7 +293,8 @@ router bgp {asn}
 
     def _network(self, prefix, neg):
         self.vty("configure terminal", "router bgp %d" % ONPREM_AS,
-                 "address-family ipv4 unicast", ("no " if neg else "") + "network " + prefix)
+                 "address-family %s unicast" % ("ipv6" if ":" in prefix else "ipv4"),
+                 ("no " if neg else "") + "network " + prefix)
 
     def withdraw(self, prefix):
         self._network(prefix, True)
@@ -333,6 +343,11 @@ def fib_bgp(gw, prefix):
         if r["prefix"] == prefix and r["source"] == "bgp" and r["selected"] and r["installed"]:
             return r
     return None
+
+
+def any_bgp_route(gw, prefix):
+    """Every route-table entry of prefix that came from BGP, selected or not."""
+    return [r for r in gw.ctl("show", "routes") if r["prefix"] == prefix and r["source"] == "bgp"]
 
 
 # ---- direct sessions with each daemon --------------------------------------------------------
@@ -398,16 +413,22 @@ def test_ipv4_and_ipv6_prefixes_both_ways(direct):
         assert got == 3, out
 
 
-def test_withdrawal(direct):
+@pytest.mark.parametrize("prefix,host", [("10.50.0.0/16", "10.50.1.1"),
+                                         ("fd00:50::/48", "fd00:50::1")])
+def test_withdrawal(direct, prefix, host):
     t, gw, d = direct
-    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "route present")
-    d.withdraw("10.50.0.0/16")
-    wait_for(lambda: not gw_route(gw, "10.50.0.0/16"), 20, "withdrawal reaches espgw")
-    assert fib_bgp(gw, "10.50.0.0/16") is None
-    _, got, _ = ping(t.ns_name("b"), "10.50.1.1", count=1)
+    other = "fd00:50::/48" if prefix == "10.50.0.0/16" else "10.50.0.0/16"
+    wait_for(lambda: fib_bgp(gw, prefix) and fib_bgp(gw, other), 20, "routes present")
+    d.withdraw(prefix)
+    wait_for(lambda: not gw_route(gw, prefix), 20, "withdrawal of %s reaches espgw" % prefix)
+    assert not any_bgp_route(gw, prefix), any_bgp_route(gw, prefix)
+    _, got, _ = ping(t.ns_name("b"), host, count=1)
     assert got == 0
-    d.announce_again("10.50.0.0/16")
-    wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "re-announced route back")
+    assert fib_bgp(gw, other), "the other family's route stays"
+    assert gw_peer(gw)["prefixes_received"] == 1
+    d.announce_again(prefix)
+    wait_for(lambda: fib_bgp(gw, prefix), 20, "re-announced %s back" % prefix)
+    assert gw_route(gw, prefix)[0]["as_path"] == "65050"
 
 
 def test_session_reset_and_recovery(direct):
@@ -535,6 +556,10 @@ def test_over_esp_withdrawal_and_reset(over_esp):
     wait_for(lambda: fib_bgp(gw1, "10.52.0.0/16"), 20, "routes back over ESP")
 
 
+TRANSIT_BGP = {"hold_time": 15, "keepalive": 5, "max_prefixes": 100,
+               "max_prefix_action": "warn"}
+
+
 @pytest.fixture(scope="module")
 def transit():
     """on-prem BIRD (AS 65050, ns a) -- VNet1 gw1 (AS 65010) == ESP, BGP over it == VNet2 gw2
@@ -547,14 +572,18 @@ def transit():
         cfg["instance"]["routes"] = [{"prefix": vnet2_peering + "/32", "tunnel": "to-gw2"}]
         bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
                      address_spaces=["10.11.0.0/16"])
-        return bgp_sections(cfg, PEERING, "vnet2", 65020, vnet2_peering, "to-vnet2",
-                            gateway_ip="198.51.100.2")
+        bgp_sections(cfg, PEERING, "vnet2", 65020, vnet2_peering, "to-vnet2",
+                     gateway_ip="198.51.100.2")
+        cfg["connections"][-1]["bgp"] = TRANSIT_BGP  # a dead VNet2 is noticed in 15 s
+        return cfg
 
     def mod2(cfg):
         cfg["instance"]["routes"] = [{"prefix": PEERING + "/32", "tunnel": "to-gw1"}]
-        return bgp_sections(cfg, vnet2_peering, "vnet1", 65010, PEERING, "to-vnet1",
-                            gateway_ip="198.51.100.1", asn=65020,
-                            address_spaces=["10.2.0.0/16", "fd00:b::/48"])
+        bgp_sections(cfg, vnet2_peering, "vnet1", 65010, PEERING, "to-vnet1",
+                     gateway_ip="198.51.100.1", asn=65020,
+                     address_spaces=["10.2.0.0/16", "fd00:b::/48"])
+        cfg["connections"][-1]["bgp"] = TRANSIT_BGP
+        return cfg
 
     try:
         gw1, gw2 = up_tunnel_pair(t, mod1, mod2)
@@ -586,6 +615,34 @@ def test_transit_onprem_learns_vnet2_through_vnet1(transit):
     wait_for(lambda: fib_bgp(gw1, "10.2.0.0/16"), 20, "VNet2 prefix in VNet1's FIB")
     sent, got, out = ping(t.ns_name("a"), "10.2.0.10", count=3, extra=["-I", "10.50.1.1"])
     assert got == 3, out
+
+
+def test_transit_withdraws_what_goes_away(transit):
+    """VNet2 becomes unreachable: gw1's session to it ends by hold timer (the per-connection
+    hold time of 15 s from the config) and gw1 withdraws VNet2's prefixes, which it had passed on,
+    from on-prem's BIRD; they come back with the session."""
+    t, gw1, gw2, d = transit
+    p = gw_peer(gw1, "to-vnet2")
+    assert p["hold_time"] == 15 and p["max_prefixes"] == 100, p
+    assert gw_peer(gw1, "to-onprem")["hold_time"] == 30  # BIRD's 30 < our default 180
+    for prefix in ("10.2.0.0/16", "fd00:b::/48"):
+        wait_for(lambda: d.learned(prefix), 30, "on-prem has %s" % prefix)
+    wan, tap = t.ns_name("wan"), "%sw2" % t.prefix
+    subprocess.run(["ip", "-n", wan, "link", "set", tap, "down"], check=True)
+    try:
+        wait_for(lambda: gw_peer(gw1, "to-vnet2")["state"] != "Established", 40,
+                 "gw1 notices VNet2 is gone")
+        assert "Hold Timer" in gw_peer(gw1, "to-vnet2")["last_error"]
+        for prefix in ("10.2.0.0/16", "fd00:b::/48"):
+            wait_for(lambda: not d.learned(prefix), 20, "on-prem loses %s" % prefix)
+            assert not gw_route(gw1, prefix) and not any_bgp_route(gw1, prefix)
+        assert d.learned("10.11.0.0/16")  # gw1's own space stays
+        assert gw_peer(gw1, "to-onprem")["state"] == "Established"
+    finally:
+        subprocess.run(["ip", "-n", wan, "link", "set", tap, "up"], check=True)
+    wait_for(lambda: gw_peer(gw1, "to-vnet2")["state"] == "Established", 90, "VNet2 back")
+    for prefix in ("10.2.0.0/16", "fd00:b::/48"):
+        wait_for(lambda: d.learned(prefix), 30, "on-prem relearns %s" % prefix)
 
 
 # ---- ECMP over two tunnels -------------------------------------------------------------------

@@ -234,7 +234,116 @@ TEST(Speaker, MaxPrefixResetAndDiscard) {
   }
 }
 
-TEST(Speaker, GracefulRestartHelperKeepsStaleRoutes) {
+TEST(Speaker, MaxPrefixWarnKeepsEverything) {
+  SimNet net;
+  Speaker& gw = net.add("10.12.255.4", speaker_cfg(65010, "10.12.255.4"));
+  Speaker& site =
+      net.add("10.52.255.253", speaker_cfg(65050, "10.52.255.253", {"10.1.0.0/16", "10.2.0.0/16"}));
+  auto pc = peer_cfg("site", "10.52.255.253", 65050, "10.12.255.4");
+  pc.max_prefixes = 2;
+  pc.max_prefix_action = MaxPrefixAction::kWarn;
+  PeerId p = gw.add_peer(pc);
+  PeerId sp = site.add_peer(peer_cfg("gw", "10.12.255.4", 65010, "10.52.255.253"));
+  gw.start(net.now);
+  site.start(net.now);
+  net.run_for(2000);
+  EXPECT_FALSE(gw.counters(p).max_prefix_warned);  // not before the limit is passed
+  site.originate(pfx("10.3.0.0/16"), net.now);
+  site.originate(pfx("10.4.0.0/16"), net.now);
+  net.pump();
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);
+  EXPECT_EQ(gw.peer(p)->stats().established_transitions, 1u);
+  EXPECT_TRUE(site.peer(sp)->stats().last_error.empty()) << site.peer(sp)->stats().last_error;
+  EXPECT_EQ(gw.rib().adj_in_count(p), 4u);  // all kept
+  EXPECT_EQ(gw.counters(p).refused_max_prefix, 0u);
+  EXPECT_TRUE(gw.counters(p).max_prefix_warned);
+  EXPECT_EQ(net.node("10.12.255.4").fib->routes.size(), 4u);
+}
+
+TEST(Speaker, MaxPrefixWarnIsNotTriggeredAtTheLimit) {
+  SimNet net;
+  Speaker& gw = net.add("10.12.255.4", speaker_cfg(65010, "10.12.255.4"));
+  Speaker& site =
+      net.add("10.52.255.253", speaker_cfg(65050, "10.52.255.253", {"10.1.0.0/16", "10.2.0.0/16"}));
+  auto pc = peer_cfg("site", "10.52.255.253", 65050, "10.12.255.4");
+  pc.max_prefixes = 2;
+  pc.max_prefix_action = MaxPrefixAction::kWarn;
+  PeerId p = gw.add_peer(pc);
+  site.add_peer(peer_cfg("gw", "10.12.255.4", 65010, "10.52.255.253"));
+  gw.start(net.now);
+  site.start(net.now);
+  net.run_for(2000);
+  // Re-announcing a known prefix at the limit is not a new prefix.
+  site.withdraw_originated(pfx("10.1.0.0/16"), net.now);
+  site.originate(pfx("10.1.0.0/16"), net.now);
+  net.pump();
+  EXPECT_EQ(gw.rib().adj_in_count(p), 2u);
+  EXPECT_FALSE(gw.counters(p).max_prefix_warned);
+}
+
+// Own address space: a prefix equal to or inside it is refused (it would hijack our traffic); a
+// supernet of it, such as a default route, is accepted.
+TEST_F(PairTest, SupernetsAndDefaultRoutesAreLearned) {
+  up();
+  for (const char* p : {"0.0.0.0/0", "10.0.0.0/8", "::/0", "fd00::/8", "10.11.0.0/16",
+                        "10.11.0.0/17", "fd00:11:0:1::/64"})
+    site.originate(pfx(p), net.now);
+  net.pump();
+  for (const char* p : {"0.0.0.0/0", "10.0.0.0/8", "::/0", "fd00::/8"}) {
+    const Path* b = best(gw, p);
+    ASSERT_NE(b, nullptr) << p;
+    EXPECT_EQ(b->peer, gw_peer) << p;
+    EXPECT_TRUE(net.node("10.12.255.4").fib->routes.count(pfx(p))) << p;
+  }
+  // 10.11.0.0/16 is our own (local path wins and the learned one is not even kept).
+  EXPECT_EQ(best(gw, "10.11.0.0/16")->peer, kLocalPeer);
+  EXPECT_EQ(gw.rib().find(pfx("10.11.0.0/16"))->paths.size(), 1u);
+  EXPECT_EQ(gw.rib().find(pfx("10.11.0.0/17")), nullptr);
+  EXPECT_EQ(gw.rib().find(pfx("fd00:11:0:1::/64")), nullptr);
+  EXPECT_EQ(gw.counters(gw_peer).refused_own_space, 3u);
+  EXPECT_FALSE(net.node("10.12.255.4").fib->routes.count(pfx("10.11.0.0/17")));
+}
+
+TEST(Speaker, DefaultRouteIsExportedToPeersConfiguredForIt) {
+  // a (65050) announces defaults to b (65010), which passes them on to d (advertise_default)
+  // but not to c.
+  SimNet net;
+  Speaker& a = net.add("10.0.0.1", speaker_cfg(65050, "10.0.0.1"));
+  Speaker& b = net.add("10.0.0.2", speaker_cfg(65010, "10.0.0.2", {"10.2.0.0/16"}));
+  Speaker& c = net.add("10.0.0.3", speaker_cfg(65020, "10.0.0.3"));
+  Speaker& d = net.add("10.0.0.4", speaker_cfg(65030, "10.0.0.4"));
+  a.add_peer(peer_cfg("b", "10.0.0.2", 65010, "10.0.0.1"));
+  b.add_peer(peer_cfg("a", "10.0.0.1", 65050, "10.0.0.2"));
+  PeerId bc = b.add_peer(peer_cfg("c", "10.0.0.3", 65020, "10.0.0.2"));
+  auto to_d = peer_cfg("d", "10.0.0.4", 65030, "10.0.0.2");
+  to_d.advertise_default = true;
+  PeerId bd = b.add_peer(to_d);
+  c.add_peer(peer_cfg("b", "10.0.0.2", 65010, "10.0.0.3"));
+  d.add_peer(peer_cfg("b", "10.0.0.2", 65010, "10.0.0.4"));
+  for (auto& n : net.nodes) n->speaker->start(net.now);
+  net.run_for(2000);
+  a.originate(pfx("0.0.0.0/0"), net.now);
+  a.originate(pfx("::/0"), net.now);
+  a.originate(pfx("10.50.0.0/16"), net.now);
+  net.pump();
+  EXPECT_NE(best(b, "0.0.0.0/0"), nullptr);
+  EXPECT_EQ(best(c, "0.0.0.0/0"), nullptr);
+  EXPECT_EQ(best(c, "::/0"), nullptr);
+  EXPECT_NE(best(c, "10.50.0.0/16"), nullptr);  // other transit routes still go to c
+  EXPECT_EQ(b.adj_out_count(bc), 2u);           // 10.2/16, 10.50/16
+  EXPECT_EQ(as_path(d, "0.0.0.0/0"), "65010 65050");
+  EXPECT_NE(best(d, "::/0"), nullptr);
+  EXPECT_EQ(b.adj_out_count(bd), 4u);
+  // Withdrawn at the source: gone downstream too.
+  a.withdraw_originated(pfx("0.0.0.0/0"), net.now);
+  net.pump();
+  EXPECT_EQ(best(d, "0.0.0.0/0"), nullptr);
+  EXPECT_NE(best(d, "::/0"), nullptr);
+}
+
+// Our own speaker announces graceful restart as a helper only (no families): when its session
+// drops without a NOTIFICATION, the peer keeps nothing (RFC 4724 s4.2).
+TEST(Speaker, GracefulRestartWithoutFamiliesKeepsNothing) {
   SimNet net;
   Speaker& gw = net.add("10.12.255.4", speaker_cfg(65010, "10.12.255.4"));
   Speaker& site = net.add("10.52.255.253", speaker_cfg(65050, "10.52.255.253", {"10.52.0.0/16"}));
@@ -244,18 +353,206 @@ TEST(Speaker, GracefulRestartHelperKeepsStaleRoutes) {
   site.start(net.now);
   net.run_for(1000);
   ASSERT_NE(best(gw, "10.52.0.0/16"), nullptr);
+  ASSERT_TRUE(gw.peer(p)->remote_open().caps.graceful_restart.has_value());
   // The connection drops without a NOTIFICATION (the site's process died).
   for (auto& [id, end] : net.ends)
     if (end.node == 0 && !end.closed) gw.on_closed(id, net.now), end.closed = true;
   for (auto& [id, end] : net.ends) end.closed = true;
-  ASSERT_NE(best(gw, "10.52.0.0/16"), nullptr);
-  EXPECT_TRUE(best(gw, "10.52.0.0/16")->stale);
-  EXPECT_TRUE(net.node("10.12.255.4").fib->routes.count(pfx("10.52.0.0/16")));
-  // Nobody comes back within the restart time (120 s): the stale routes go.
-  net.node("10.52.255.253").down = true;
-  net.run_for(121'000, 1000);
   EXPECT_EQ(best(gw, "10.52.0.0/16"), nullptr);
   EXPECT_EQ(gw.rib().adj_in_count(p), 0u);
+  EXPECT_FALSE(net.node("10.12.255.4").fib->routes.count(pfx("10.52.0.0/16")));
+}
+
+// The helper side of graceful restart against a scripted restarting peer: the test plays the
+// site byte by byte (its OPEN carries the GR capability it wants), the gateway is a real
+// Speaker on a recording transport and an integer clock.
+class GracefulRestartTest : public ::testing::Test {
+ protected:
+  GracefulRestartTest() : gw(speaker_cfg(65010, "10.12.255.4", {"10.11.0.0/16"}), t, &fib) {
+    auto pc = peer_cfg("site", "10.52.255.253", 65050, "10.12.255.4");
+    pc.passive = true;  // only the scripted site opens connections
+    p = gw.add_peer(pc);
+    gw.start(now);
+  }
+  using Families = std::vector<GracefulRestart::Family>;
+  static GracefulRestart::Family fam(AfiSafi f, bool forwarding) { return {f, forwarding}; }
+
+  // A new session from the site whose OPEN carries `gr` (nullopt = no GR capability).
+  void connect(std::optional<GracefulRestart> cap) {
+    for (int i = 0; i < 100 && gw.peer(p)->state() != State::kActive; ++i) {
+      now += 1000;  // idle hold after the previous session
+      gw.tick(now);
+    }
+    ASSERT_EQ(gw.peer(p)->state(), State::kActive);
+    conn = ++next_conn;
+    ASSERT_TRUE(gw.on_accept(conn, testing::ip("10.52.255.253"), now));
+    Capabilities caps;
+    caps.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
+    caps.route_refresh = true;
+    caps.graceful_restart = cap;
+    gw.on_data(conn,
+               encode_open(Open::make(65050, 90, testing::ip("10.52.255.253").v4_host(), caps)),
+               now);
+    gw.on_data(conn, encode_keepalive(), now);
+    ASSERT_EQ(gw.peer(p)->state(), State::kEstablished);
+  }
+  static GracefulRestart gr(uint16_t restart_time, Families f) {
+    GracefulRestart g;
+    g.restart_time = restart_time;
+    g.families = std::move(f);
+    return g;
+  }
+  // The site announces prefixes (IPv4 classic or IPv6 via MP_REACH) with AS path 65050.
+  void announce(std::vector<const char*> prefixes) {
+    Update u;
+    u.attrs.origin = Origin::kIgp;
+    u.attrs.as_path = AsPath::sequence({65050});
+    for (const char* s : prefixes) {
+      Prefix x = pfx(s);
+      if (x.addr.is_v4()) {
+        u.nlri.push_back({x, 0});
+        u.attrs.next_hop = testing::ip("10.52.255.253");
+      } else {
+        if (!u.attrs.mp_reach) {
+          u.attrs.mp_reach.emplace();
+          u.attrs.mp_reach->family = kIpv6Unicast;
+          u.attrs.mp_reach->next_hop = testing::ip("fd00:52::1");
+        }
+        u.attrs.mp_reach->nlri.push_back({x, 0});
+      }
+    }
+    gw.on_data(conn, encode_update(u, Codec{}), now);
+  }
+  void end_of_rib(AfiSafi f) {
+    gw.on_data(conn, encode_update(end_of_rib_marker(f), Codec{}), now);
+  }
+  // The TCP session dies without a NOTIFICATION (the site restarts).
+  void lose() {
+    gw.on_closed(conn, now);
+    ASSERT_NE(gw.peer(p)->state(), State::kEstablished);
+  }
+  bool has(const char* prefix) { return gw.rib().best(pfx(prefix)) != nullptr; }
+  bool stale(const char* prefix) {
+    const Path* b = gw.rib().best(pfx(prefix));
+    return b && b->stale;
+  }
+  bool in_fib(const char* prefix) { return fib.routes.count(pfx(prefix)) != 0; }
+  // Time passes while the site keeps the session up (hold time 90 s).
+  void stay_up(uint64_t ms) {
+    for (uint64_t t = 0; t < ms; t += 30'000) {
+      gw.on_data(conn, encode_keepalive(), now);
+      advance(30'000);
+    }
+  }
+  void advance(uint64_t ms) {
+    for (uint64_t t = 0; t < ms; t += 1000) {
+      now += 1000;
+      gw.tick(now);
+    }
+  }
+
+  testing::RecordingTransport t;
+  testing::RecordingFib fib;
+  uint64_t now = 1'000'000;
+  Speaker gw;
+  PeerId p = 0;
+  ConnId conn = 0, next_conn = 500;
+};
+
+TEST_F(GracefulRestartTest, KeepsOnlyTheListedFamiliesForTheRestartTime) {
+  connect(gr(60, {fam(kIpv4Unicast, true)}));
+  announce({"10.52.0.0/16", "10.53.0.0/16", "fd00:52::/48"});
+  ASSERT_TRUE(has("10.52.0.0/16") && has("fd00:52::/48"));
+  lose();
+  EXPECT_TRUE(stale("10.52.0.0/16"));
+  EXPECT_TRUE(stale("10.53.0.0/16"));
+  EXPECT_TRUE(in_fib("10.52.0.0/16"));  // still forwarded while the peer restarts
+  EXPECT_FALSE(has("fd00:52::/48"));    // IPv6 was not listed: gone at once
+  EXPECT_FALSE(in_fib("fd00:52::/48"));
+  advance(59'000);
+  EXPECT_TRUE(stale("10.52.0.0/16"));
+  advance(2000);  // the restart time (60 s) passes without a new session
+  EXPECT_FALSE(has("10.52.0.0/16"));
+  EXPECT_FALSE(in_fib("10.53.0.0/16"));
+  EXPECT_EQ(gw.rib().adj_in_count(p), 0u);
+}
+
+TEST_F(GracefulRestartTest, EndOfRibPurgesWhatWasNotAnnouncedAgainPerFamily) {
+  const Families both = {fam(kIpv4Unicast, true), fam(kIpv6Unicast, true)};
+  connect(gr(120, both));
+  announce({"10.52.0.0/16", "10.53.0.0/16", "fd00:52::/48", "fd00:53::/48"});
+  lose();
+  advance(5000);
+  connect(gr(120, both));
+  EXPECT_TRUE(stale("10.52.0.0/16"));  // kept until the family's End-of-RIB
+  announce({"10.52.0.0/16", "fd00:52::/48"});
+  EXPECT_FALSE(stale("10.52.0.0/16"));  // replaced by the fresh route
+  EXPECT_TRUE(stale("10.53.0.0/16"));
+  end_of_rib(kIpv4Unicast);
+  EXPECT_TRUE(has("10.52.0.0/16"));
+  EXPECT_FALSE(has("10.53.0.0/16"));
+  EXPECT_FALSE(in_fib("10.53.0.0/16"));
+  EXPECT_TRUE(stale("fd00:53::/48"));  // IPv6 has not finished yet
+  EXPECT_TRUE(has("fd00:52::/48"));
+  end_of_rib(kIpv6Unicast);
+  EXPECT_FALSE(has("fd00:53::/48"));
+  EXPECT_TRUE(has("fd00:52::/48"));
+  EXPECT_EQ(gw.rib().adj_in_count(p), 2u);
+  stay_up(400'000);  // no timer left to fire
+  EXPECT_EQ(gw.rib().adj_in_count(p), 2u);
+  EXPECT_EQ(gw.peer(p)->stats().established_transitions, 2u);
+}
+
+TEST_F(GracefulRestartTest, NewOpenWithoutForwardingStateDropsThatFamily) {
+  connect(gr(120, {fam(kIpv4Unicast, true), fam(kIpv6Unicast, true)}));
+  announce({"10.52.0.0/16", "fd00:52::/48"});
+  lose();
+  EXPECT_TRUE(stale("10.52.0.0/16") && stale("fd00:52::/48"));
+  // Back, but IPv4 forwarding state was lost (F = 0): those stale routes go at once.
+  connect(gr(120, {fam(kIpv4Unicast, false), fam(kIpv6Unicast, true)}));
+  EXPECT_FALSE(has("10.52.0.0/16"));
+  EXPECT_FALSE(in_fib("10.52.0.0/16"));
+  EXPECT_TRUE(stale("fd00:52::/48"));
+  EXPECT_TRUE(in_fib("fd00:52::/48"));
+}
+
+TEST_F(GracefulRestartTest, NewOpenMissingAFamilyOrTheCapabilityDropsStaleRoutes) {
+  connect(gr(120, {fam(kIpv4Unicast, true), fam(kIpv6Unicast, true)}));
+  announce({"10.52.0.0/16", "fd00:52::/48"});
+  lose();
+  connect(gr(120, {fam(kIpv6Unicast, true)}));  // IPv4 no longer listed
+  EXPECT_FALSE(has("10.52.0.0/16"));
+  EXPECT_TRUE(stale("fd00:52::/48"));
+  lose();  // again before the End-of-RIB: IPv6 stays stale, the restart time starts again
+  EXPECT_TRUE(stale("fd00:52::/48"));
+  connect(std::nullopt);  // no GR capability at all
+  EXPECT_FALSE(has("fd00:52::/48"));
+  EXPECT_EQ(gw.rib().adj_in_count(p), 0u);
+}
+
+TEST_F(GracefulRestartTest, StaleRoutesGoAfterTheStaleTimeWithoutEndOfRib) {
+  connect(gr(120, {fam(kIpv4Unicast, true)}));
+  announce({"10.52.0.0/16", "10.53.0.0/16"});
+  lose();
+  connect(gr(120, {fam(kIpv4Unicast, true)}));
+  announce({"10.52.0.0/16"});
+  // The restart time (120 s) no longer applies once the session is back...
+  stay_up(330'000);
+  EXPECT_TRUE(stale("10.53.0.0/16"));
+  // ...but the stale-path time (360 s) bounds it when no End-of-RIB comes.
+  stay_up(60'000);
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);
+  EXPECT_EQ(gw.peer(p)->stats().established_transitions, 2u);
+  EXPECT_FALSE(has("10.53.0.0/16"));
+  EXPECT_FALSE(in_fib("10.53.0.0/16"));
+  EXPECT_TRUE(has("10.52.0.0/16"));
+}
+
+TEST_F(GracefulRestartTest, ANotificationEndsTheSessionWithoutKeepingRoutes) {
+  connect(gr(120, {fam(kIpv4Unicast, true)}));
+  announce({"10.52.0.0/16"});
+  gw.on_data(conn, encode_notification({err::kCease, err::cease::kAdminReset, {}}), now);
+  EXPECT_FALSE(has("10.52.0.0/16"));
 }
 
 }  // namespace
