@@ -2,8 +2,7 @@
 // the body of every payload type; whatever decodes is encoded and decoded again and must be stable.
 // Also feeds the input to SK decryption, proposal selection and the TS/ID helpers.
 //
-// clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/ike_fuzz.cpp \
-//     control/ike/*.cpp -lcrypto -o ike_fuzz
+// Built by scripts/fuzz.sh (clang, libFuzzer) and by tests/fuzz/meson.build (replay in CI).
 #include <cstdint>
 #include <cstdlib>
 
