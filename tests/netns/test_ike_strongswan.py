@@ -35,7 +35,6 @@ PROPOSALS = {
     "chacha": ("chacha20poly1305-prfsha256-x25519", "chacha20poly1305"),
 }
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHARON), reason="strongSwan is not installed")
 
 
 def alive(pid):
