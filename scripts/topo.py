@@ -10,6 +10,7 @@ Everything is recorded in a state directory; `down` kills only the PIDs this too
 CLI:
   topo.py [--prefix P] up basic     host A -- espgw -- host B, IPv4 and IPv6
   topo.py [--prefix P] up pair [ALGO] [udp] [v6]  host A -- gw1 == ESP (static keys) == gw2 -- host B
+  topo.py [--prefix P] up vnet2vnet   host A -- VNet1GW == IKEv2, ESP, BGP == VNet2GW -- host B
   topo.py [--prefix P] status
   topo.py [--prefix P] [--gw NAME] ctl ARGS...   espgwctl against a gateway
   topo.py [--prefix P] down
@@ -335,6 +336,67 @@ def up_pair(topo, algo="aes128gcm16", outer_v6=False, udp_encap=False, esn=False
     return gws[0], gws[1], keys
 
 
+# Two virtual networks joined the cloud way: VNet1GW (AS 65010) and VNet2GW (AS 65020), one
+# vnet2vnet connection negotiated by IKEv2 (PSK), BGP over the tunnel between the gateways'
+# peering addresses; neither gateway has a static route to the other's networks.
+VNETS = {
+    "gw1": {"gw": "VNet1GW", "asn": 65010, "spaces": ["10.1.0.0/16", "fd00:a::/48"],
+            "peering": "10.1.255.254", "side": "a"},
+    "gw2": {"gw": "VNet2GW", "asn": 65020, "spaces": ["10.2.0.0/16", "fd00:b::/48"],
+            "peering": "10.2.255.254", "side": "b"},
+}
+
+
+def vnet2vnet_config(prefix, name, psk, ike="aes256gcm16-prfsha384-ecp384", esp="aes256gcm16"):
+    me, peer = VNETS[name], VNETS["gw2" if name == "gw1" else "gw1"]
+    peer_name = "gw2" if name == "gw1" else "gw1"
+    lan = BASIC[me["side"]]
+    conn = "%sto%s" % (me["gw"][:5], peer["gw"][:5])
+    return {
+        "gateway": {"name": "%s-%s" % (prefix, me["gw"]), "asn": me["asn"],
+                    "address_spaces": me["spaces"],
+                    "instances": [{"public_ip": WAN[name][0].split("/")[0],
+                                   "bgp_peering_address": me["peering"]}]},
+        "local_network_gateways": [
+            {"name": peer["gw"], "gateway_ip": WAN[peer_name][0].split("/")[0],
+             "asn": peer["asn"], "bgp_peering_address": peer["peering"],
+             "address_prefixes": [peer["peering"] + "/32"]}],
+        "connections": [
+            {"name": conn, "type": "vnet2vnet", "peer": peer["gw"],
+             "shared_key_file": "keys/psk.txt", "enable_bgp": True,
+             "bgp": {"hold_time": 30, "keepalive": 10},
+             "ipsec_policy": {"ike": [ike], "esp": [esp], "sa_lifetime_seconds": 3600,
+                              "dpd_timeout_seconds": 15}}],
+        "instance": {
+            "ports": [{"name": me["side"],
+                       "device": "net_tap_%s,iface=%s%s0" % (me["side"], prefix, me["side"]),
+                       "addresses": [lan["gw4"], lan["gw6"]]},
+                      {"name": "wan", "device": "net_tap_w,iface=%sw%s" % (prefix, name[-1]),
+                       "addresses": [WAN[name][0]]}],
+            "exception_iface": "espgw0"},
+        "_files": {"keys/psk.txt": psk + "\n"},
+    }
+
+
+def up_vnet2vnet(topo, psk=None):
+    """host A -- VNet1GW == IKEv2 + ESP, BGP inside == VNet2GW -- host B. Returns (gw1, gw2)."""
+    psk = psk or os.urandom(24).hex()
+    topo.add_ns("a")
+    topo.add_ns("b")
+    topo.add_segment("wan")
+    gws = []
+    for name in ("gw1", "gw2"):
+        gw = topo.start_gateway(name, vnet2vnet_config(topo.prefix, name, psk))
+        side = VNETS[name]["side"]
+        s = BASIC[side]
+        topo.attach(gw, "%s%s0" % (topo.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                    routes=[("default", s["gw4"].split("/")[0]),
+                            ("default", s["gw6"].split("/")[0])])
+        topo.attach(gw, "%sw%s" % (topo.prefix, name[-1]), "wan", bridge=True)
+        gws.append(gw)
+    return gws[0], gws[1]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("cmd", choices=["up", "down", "status", "ctl"])
@@ -353,8 +415,10 @@ def main():
             elif shape == "pair":
                 algo = a.rest[1] if len(a.rest) > 1 else "aes256gcm16"
                 up_pair(topo, algo=algo, udp_encap="udp" in a.rest[2:], outer_v6="v6" in a.rest[2:])
+            elif shape == "vnet2vnet":
+                up_vnet2vnet(topo)
             else:
-                sys.exit("unknown topology %s (basic | pair [ALGO] [udp] [v6])" % shape)
+                sys.exit("unknown topology %s (basic | pair [ALGO] [udp] [v6] | vnet2vnet)" % shape)
         except Exception:
             topo.down()
             raise
