@@ -68,9 +68,10 @@ constexpr uint32_t kPeerBase = 0x64400000;
 constexpr uint32_t kRouteBase = 0x10000000;
 constexpr uint32_t kMaxRoutes = 1u << 20;
 constexpr uint32_t kOutSpiBase = 0x00010000, kInSpiBase = 0x01000000;
-// Tunnel next hops share the FIB's 16-bit next-hop id space (dataplane/runtime.h kMaxNextHops):
-// at most this many tunnels can have a route (the rest exist, with SAs, but carry no traffic out).
-constexpr uint32_t kMaxRoutedTunnels = 65000;
+// Tunnel next hops share the FIB's next-hop id space (dataplane/runtime.h kMaxNextHops, 2^18)
+// with neighbours and groups: at most this many tunnels get a route (the rest exist, with SAs, but
+// carry no traffic out).
+constexpr uint32_t kMaxRoutedTunnels = dp::kMaxNextHops - 4096;
 
 enum class Workload { kFwd, kEnc, kDec };
 
