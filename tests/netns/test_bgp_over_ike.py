@@ -33,7 +33,7 @@ import pytest
 from conftest import ping
 import topo
 from test_bgp_interop import BIRD, Bird, fib_bgp, gw_peer, gw_route
-from test_ike_strongswan import CHARON, GW_WAN, PROPOSALS, PSK, SW_WAN, Charon, espgw_config
+from test_ike_strongswan import CHARON, PROPOSALS, PSK, SW_WAN, Charon, espgw_config
 
 P = "tk"
 CONN = "VNet1toSite5"
@@ -60,65 +60,9 @@ class RouteBasedCharon(Charon):
     (re-added whenever charon, and with it ipsec0, comes back)."""
 
     def write(self, ike, esp):
-        os.makedirs(self.dir, exist_ok=True)
-        with open(os.path.join(self.dir, "strongswan.conf"), "w") as f:
-            f.write("""charon {
-  load = random nonce openssl kdf kernel-libipsec kernel-netlink socket-default vici updown
-  install_routes = yes
-  routing_table = 220
-  routing_table_prio = 32800
-  retransmit_tries = 3
-  filelog {
-    main {
-      path = %(d)s/charon.log
-      time_format = %%T
-      append = yes
-      default = 1
-      ike = 2
-      knl = 1
-      flush_line = yes
-    }
-  }
-  plugins {
-    vici { socket = unix://%(d)s/charon.vici }
-    kernel-libipsec { allow_peer_ts = no }
-  }
-}
-""" % {"d": self.dir})
-        with open(os.path.join(self.dir, "swanctl.conf"), "w") as f:
-            f.write("""connections {
-  espgw {
-    version = 2
-    local_addrs = %(sw)s
-    remote_addrs = %(gw)s
-    proposals = %(ike)s
-    mobike = no
-    dpd_delay = 5s
-    rekey_time = 4h
-    local { auth = psk
-            id = %(sw)s }
-    remote { auth = psk
-             id = %(gw)s }
-    children {
-      net {
-        local_ts = 0.0.0.0/0,::/0
-        remote_ts = 0.0.0.0/0,::/0
-        esp_proposals = %(esp)s
-        start_action = none
-        dpd_action = clear
-        rekey_time = 1h
-      }
-    }
-  }
-}
-secrets {
-  ike-espgw {
-    id-1 = %(sw)s
-    id-2 = %(gw)s
-    secret = "%(psk)s"
-  }
-}
-""" % {"sw": SW_WAN, "gw": GW_WAN, "ike": ike, "esp": esp, "psk": PSK})
+        super().write(ike, esp, "none", dpd="5s", local_ts="0.0.0.0/0,::/0",
+                      remote_ts="0.0.0.0/0,::/0", child_life="70m", dpd_action="clear",
+                      table_prio=32800, log_append=True)
 
     def start(self):
         super().start()

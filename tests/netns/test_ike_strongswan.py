@@ -47,7 +47,11 @@ class Charon:
         self.ns, self.dir, self.pid = ns, state, None
         self.vici = os.path.join(state, "charon.vici")
 
-    def write(self, ike, esp, start, child_rekey="1h", ike_rekey="4h", dpd="10s"):
+    def write(self, ike, esp, start, child_rekey="1h", ike_rekey="4h", dpd="10s",
+              local_ts="10.2.0.0/24", remote_ts="10.1.0.0/24", child_life="120s",
+              dpd_action="restart", table_prio=220, log_append=False):
+        """table_prio: the table-220 rule's priority (32800: behind main, for route-based TS);
+        log_append: keep charon.log across restarts."""
         os.makedirs(self.dir, exist_ok=True)
         for d in ("x509", "x509ca", "private", "pubkey"):
             os.makedirs(os.path.join(self.dir, d), exist_ok=True)
@@ -56,13 +60,13 @@ class Charon:
   load = random nonce openssl kdf kernel-libipsec kernel-netlink socket-default vici updown
   install_routes = yes
   routing_table = 220
-  routing_table_prio = 220
+  routing_table_prio = %(prio)d
   retransmit_tries = 3
   filelog {
     main {
       path = %(d)s/charon.log
       time_format = %%T
-      append = no
+      append = %(append)s
       default = 1
       ike = 2
       knl = 1
@@ -74,7 +78,7 @@ class Charon:
     kernel-libipsec { allow_peer_ts = no }
   }
 }
-""" % {"d": self.dir})
+""" % {"d": self.dir, "prio": table_prio, "append": "yes" if log_append else "no"})
         with open(os.path.join(self.dir, "swanctl.conf"), "w") as f:
             f.write("""connections {
   espgw {
@@ -93,13 +97,13 @@ class Charon:
              id = %(gw)s }
     children {
       net {
-        local_ts = 10.2.0.0/24
-        remote_ts = 10.1.0.0/24
+        local_ts = %(lts)s
+        remote_ts = %(rts)s
         esp_proposals = %(esp)s
         start_action = %(start)s
-        dpd_action = restart
+        dpd_action = %(dpd_action)s
         rekey_time = %(child_rekey)s
-        life_time = 120s
+        life_time = %(child_life)s
         rand_time = 0s
       }
     }
@@ -113,7 +117,8 @@ secrets {
   }
 }
 """ % {"sw": SW_WAN, "gw": GW_WAN, "ike": ike, "esp": esp, "start": start, "dpd": dpd,
-       "ike_rekey": ike_rekey, "child_rekey": child_rekey, "psk": PSK})
+       "ike_rekey": ike_rekey, "child_rekey": child_rekey, "psk": PSK, "lts": local_ts,
+       "rts": remote_ts, "dpd_action": dpd_action, "child_life": child_life})
 
     def start(self):
         if os.path.exists(self.vici):
