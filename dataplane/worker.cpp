@@ -284,17 +284,34 @@ class Worker {
     send(nh.port, m);
   }
 
-  // IPv4 without DF, larger than the egress MTU: fragment (RFC 791) and emit each piece.
-  void fragment4(rte_mbuf* m, const Parsed& p, const NextHop& nh, uint16_t mtu) {
-    rte_mbuf* frags[kMaxFrags];
-    rte_pktmbuf_adj(m, kEthHdrLen);
-    int n = rte_ipv4_fragment_packet(m, frags, kMaxFrags, mtu, rt_->pool, rt_->indirect_pool);
+  // Rare path, allocates from the pools: strips m to its IPv4 header at l3_off and fragments it
+  // for mtu, each fragment's payload a multiple of 8 bytes (RFC 791). m is consumed; returns the
+  // number of fragments in frags (0 after counting the drop).
+  unsigned fragment_ipv4(rte_mbuf* m, uint16_t l3_off, uint16_t mtu, rte_mbuf** frags) {
+    rte_pktmbuf_adj(m, l3_off);
+    const unsigned ihl = unsigned(rte_pktmbuf_mtod(m, const uint8_t*)[0] & 0xf) * 4;
+    const auto frag_mtu = uint16_t(ihl + ((mtu - ihl) & ~7u));
+    int n = mtu > ihl + 8 ? rte_ipv4_fragment_packet(m, frags, kMaxFrags, frag_mtu, rt_->pool,
+                                                     rt_->indirect_pool)
+                          : -1;
     rte_pktmbuf_free(m);
     if (n <= 0) {
       c_.drop(Drop::frag_failed);
-      return;
+      return 0;
     }
-    for (int i = 0; i < n; ++i) {
+    return unsigned(n);
+  }
+
+  static void ipv4_set_checksum(uint8_t* ip) {
+    ip[10] = ip[11] = 0;
+    store_be16(ip + 10, uint16_t(~csum_fold(csum_add(0, ip, uint32_t(ip[0] & 0xf) * 4))));
+  }
+
+  // IPv4 without DF, larger than the egress MTU: fragment (RFC 791) and emit each piece.
+  void fragment4(rte_mbuf* m, const Parsed& p, const NextHop& nh, uint16_t mtu) {
+    rte_mbuf* frags[kMaxFrags];
+    const unsigned n = fragment_ipv4(m, kEthHdrLen, mtu, frags);
+    for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* fr = frags[i];
       auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(fr, kEthHdrLen));
       if (!eth) {
@@ -303,8 +320,7 @@ class Worker {
       }
       eth->ether_type = rte_cpu_to_be_16(kEtherTypeIpv4);
       auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
-      ip[10] = ip[11] = 0;
-      store_be16(ip + 10, uint16_t(~csum_fold(csum_add(0, ip, uint32_t(ip[0] & 0xf) * 4))));
+      ipv4_set_checksum(ip);
       Parsed fp = p;
       fp.l3_len = load_be16(ip + 2);
       c_.event(Event::fragments_sent);
@@ -433,24 +449,11 @@ class Worker {
   // to the implementation), so each ESP packet fits the egress MTU for either outer family.
   // Fragmenting the outer packet instead would make the peer reassemble before it can decrypt
   // (espgw itself does not), and an IPv6 outer packet is never fragmented here; the inner
-  // fragments are reassembled by the destination host. Rare path: allocates mbufs like
-  // fragment4.
+  // fragments are reassembled by the destination host.
   void to_tunnel_fragments(rte_mbuf* m, const Parsed& p, SaRt* sa, uint16_t mtu) {
     rte_mbuf* frags[kMaxFrags];
-    rte_pktmbuf_adj(m, p.l3_off);
-    const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
-    const unsigned ihl = unsigned(ip[0] & 0xf) * 4;
-    // every fragment's payload a multiple of 8 bytes (RFC 791), header included within mtu
-    const auto frag_mtu = uint16_t(ihl + ((mtu - ihl) & ~7u));
-    int n = mtu > ihl + 8 ? rte_ipv4_fragment_packet(m, frags, kMaxFrags, frag_mtu, rt_->pool,
-                                                     rt_->indirect_pool)
-                          : -1;
-    rte_pktmbuf_free(m);
-    if (n <= 0) {
-      c_.drop(Drop::frag_failed);
-      return;
-    }
-    for (int i = 0; i < n; ++i) {
+    const unsigned n = fragment_ipv4(m, p.l3_off, mtu, frags);
+    for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* fr = frags[i];
       // header mbuf + indirect data segment -> one segment, as the ESP encapsulation needs
       if (rte_pktmbuf_linearize(fr) != 0) {
@@ -458,8 +461,7 @@ class Worker {
         continue;
       }
       auto* fip = rte_pktmbuf_mtod(fr, uint8_t*);
-      fip[10] = fip[11] = 0;
-      store_be16(fip + 10, uint16_t(~csum_fold(csum_add(0, fip, uint32_t(fip[0] & 0xf) * 4))));
+      ipv4_set_checksum(fip);
       Parsed fp;
       fp.l3_off = 0;
       if (!parse_ipv4(fip, fr->data_len, fp).is_ok()) {
