@@ -211,6 +211,7 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
   p.esn = s.esn;
   p.replay_window = s.replay_window;
   p.hard.bytes = s.hard_bytes;
+  p.hard.packets = s.hard_packets;
   uint32_t id = t.add_sa(p, err);
   if (!id) return false;
   if (!c.tunnel) {
@@ -244,14 +245,12 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
 }
 
 void IkeService::del_sa(const std::string& conn, uint32_t spi, bool inbound) {
+  if (inbound) reserved_spis_.erase(spi);  // also an SPI that was allocated but never installed
   auto it = sa_ids_.find({spi, inbound});
   if (it == sa_ids_.end()) return;
   ctl_.sas().del_sa(it->second);
   sa_ids_.erase(it);
-  if (inbound) {
-    reserved_spis_.erase(spi);
-    return;
-  }
+  if (inbound) return;
   // The tunnel lost its outbound SA (e.g. a duplicate IKE SA went): the newest remaining one of
   // the connection carries the traffic.
   auto c = conns_.find(conn);

@@ -1,5 +1,8 @@
 #include "control/ike/conn.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "control/ike/transforms.h"
 #include "control/model/proposal.h"
 
@@ -77,7 +80,8 @@ std::optional<ConnConfig> conn_from_model(const model::Config& cfg, const model:
   c.respond = conn.mode != model::ConnectionMode::kInitiatorOnly;
   c.force_encap = conn.force_udp_encap;
   c.child_lifetime_s = pol.sa_lifetime_seconds;
-  c.child_lifetime_bytes = pol.sa_data_size_kb * 1024;
+  // Saturating (validation bounds it to 2^53 kB): a wrapped limit would expire the SA at once.
+  c.child_lifetime_bytes = std::min<uint64_t>(pol.sa_data_size_kb, UINT64_MAX / 1024) * 1024;
   c.child_lifetime_packets = pol.sa_lifetime_packets.value_or(0);
   c.ike_lifetime_s = pol.ike_lifetime_seconds;
   c.dpd_timeout_s = pol.dpd_timeout_seconds;

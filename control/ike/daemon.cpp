@@ -188,6 +188,7 @@ bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we
   std::string err;
   if (!kernel_.add_sa(cfg.name, in, &err)) {
     set_error(sa, "installing inbound SA " + hex32(c.spi_in) + ": " + err);
+    remove_in(sa, c);  // releases the allocated SPI
     return false;
   }
   c.in_installed = true;
@@ -216,6 +217,7 @@ bool Daemon::install_pending_out(IkeSa& sa, ChildSa& c) {
   out.udp_encap = c.udp_encap;
   out.esn = c.suite.esn == esn::kYes;
   out.hard_bytes = sa.conn->child_lifetime_bytes;
+  out.hard_packets = sa.conn->child_lifetime_packets;
   std::string err;
   bool ok = kernel_.add_sa(sa.conn->name, out, &err);
   c.key_out = Secret();
@@ -235,7 +237,8 @@ void Daemon::remove_out(IkeSa& sa, ChildSa& c) {
 }
 
 void Daemon::remove_in(IkeSa& sa, ChildSa& c) {
-  if (c.in_installed) kernel_.del_sa(sa.conn->name, c.spi_in, true);
+  // Also when never installed: the SPI was allocated (reserved) all the same.
+  if (c.spi_in) kernel_.del_sa(sa.conn->name, c.spi_in, true);
   c.in_installed = false;
 }
 
@@ -581,7 +584,11 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
     if (sa.conn->child_lifetime_bytes || sa.conn->child_lifetime_packets) {
       SaStats o = kernel_.sa_stats(sa.conn->name, c.spi_out, false);
       SaStats i = kernel_.sa_stats(sa.conn->name, c.spi_in, true);
-      auto soft = [&](uint64_t hard) { return hard - hard * tun_.rekey_margin_pct / 100; };
+      // hard * (100 - margin) / 100 without overflowing for limits near 2^64.
+      auto soft = [&](uint64_t hard) {
+        uint64_t keep = 100 - tun_.rekey_margin_pct;
+        return hard / 100 * keep + hard % 100 * keep / 100;
+      };
       if (uint64_t b = sa.conn->child_lifetime_bytes)
         soft_bytes = o.bytes >= soft(b) || i.bytes >= soft(b);
       if (uint64_t p = sa.conn->child_lifetime_packets)

@@ -49,6 +49,7 @@ struct ChildSaSpec {
   bool esn = false;
   uint32_t replay_window = 1024;
   uint64_t hard_bytes = 0;      // 0 = unlimited
+  uint64_t hard_packets = 0;    // 0 = unlimited
 };
 
 struct SaStats {

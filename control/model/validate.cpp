@@ -287,6 +287,10 @@ void ipsec_policies(const Config& c, Errors& e) {
       add(e, c, conn.mark, f + ".sa_lifetime_seconds", "must be greater than 0");
     if (p.sa_lifetime_packets && *p.sa_lifetime_packets < 1000)
       add(e, c, conn.mark, f + ".sa_lifetime_packets", "must be at least 1000");
+    if (p.sa_lifetime_packets && *p.sa_lifetime_packets > (uint64_t(1) << 62))
+      add(e, c, conn.mark, f + ".sa_lifetime_packets", "must be at most 2^62");
+    if (p.sa_data_size_kb > (uint64_t(1) << 53))  // kB * 1024 must fit the 64-bit byte limit
+      add(e, c, conn.mark, f + ".sa_data_size_kb", "must be at most 2^53");
     if (p.ike_lifetime_seconds == 0)
       add(e, c, conn.mark, f + ".ike_lifetime_seconds", "must be greater than 0");
   }

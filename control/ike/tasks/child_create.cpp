@@ -19,6 +19,7 @@ class ChildCreate : public Task {
   bool build(Daemon& d, IkeSa& sa, std::vector<Payload>& out) override {
     if (!sa.established() || sa.has_live_child()) {
       sa.creating_child = false;
+      release_spi(d, sa);  // allocated by an earlier attempt (INVALID_KE_PAYLOAD retry)
       return false;
     }
     const ConnConfig& c = *sa.conn;
@@ -35,6 +36,7 @@ class ChildCreate : public Task {
       ke_ = d.env().make_ke(group_);
       if (!ke_) {
         sa.creating_child = false;
+        failed(d, sa, "no key exchange for DH group " + std::to_string(group_));
         return false;
       }
       out.push_back(make_payload(KePayload{group_, ke_->public_value()}));
@@ -82,7 +84,8 @@ class ChildCreate : public Task {
       ch.state = ChildState::kDeleting;
       sa.children.push_back(std::move(ch));
       sa.tm.queue(make_child_delete({spi_}), true);
-      return failed(d, sa, "TS_UNACCEPTABLE (the response's selectors are not ours)");
+      // The SPI stays reserved until that Child SA goes (remove_in releases it).
+      return failed(d, sa, "TS_UNACCEPTABLE (the response's selectors are not ours)", false);
     }
     ch.ts_local = tsi->selectors;
     ch.ts_remote = tsr->selectors;
@@ -92,8 +95,8 @@ class ChildCreate : public Task {
       return failed(d, sa, "key derivation failed");
     sa.children.push_back(std::move(ch));
     if (!d.install_child(sa, sa.children.back(), keys, true, false)) {
-      sa.children.pop_back();
-      return failed(d, sa, "install failed");
+      sa.children.pop_back();  // install_child released the SPI
+      return failed(d, sa, "install failed", false);
     }
     sa.child_create_failures = 0;
     d.update_connection(sa.conn->name);
@@ -111,12 +114,17 @@ class ChildCreate : public Task {
   }
 
  private:
-  // Recorded; the daemon tries again after a back-off.
-  static Result failed(Daemon& d, IkeSa& sa, const std::string& why) {
+  // Recorded; the daemon tries again after a back-off (with a fresh SPI: ours is released).
+  Result failed(Daemon& d, IkeSa& sa, const std::string& why, bool release = true) {
+    if (release) release_spi(d, sa);
     d.set_error(sa, "Child SA not created: " + why);
     unsigned n = std::min(sa.child_create_failures++, 10u);
     sa.next_child_create_ms = d.now() + std::min(d.tun().retry_max_ms, d.tun().retry_ms << n);
     return Result::kDone;
+  }
+  void release_spi(Daemon& d, IkeSa& sa) {
+    if (spi_) d.kernel().del_sa(sa.conn->name, spi_, true);
+    spi_ = 0;
   }
   uint32_t spi_ = 0;
   uint16_t group_ = 0;

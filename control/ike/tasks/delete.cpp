@@ -104,13 +104,10 @@ void respond_informational(Daemon& d, IkeSa& sa, const Message& req, std::vector
   for (const auto* n : req.notifies())
     if (is_error(n->type)) d.set_error(sa, "peer reported " + to_string(n->type));
   // The initiator rejected our AUTH (2.21.2: an INFORMATIONAL right after IKE_AUTH, message ID
-  // 2 of an SA created by IKE_SA_INIT), or an SA without a working Child SA: the IKE SA goes.
+  // 2 of an SA created by IKE_SA_INIT): the IKE SA goes. Later, the error is only recorded.
   if (req.notify(NotifyType::kAuthenticationFailed)) {
     bool first_after_auth = !sa.initiator && !sa.init_request.empty() && req.hdr.message_id == 2;
-    bool no_children = std::none_of(sa.children.begin(), sa.children.end(), [](const ChildSa& c) {
-      return c.state == ChildState::kInstalled;
-    });
-    if (first_after_auth || no_children) {
+    if (first_after_auth) {
       if (d.on_event) d.on_event(sa.conn->name, ConnEvent::kAuthFailed);
       d.fail(sa, "AUTHENTICATION_FAILED: the peer rejected our AUTH");
       return;  // empty response

@@ -38,25 +38,33 @@ struct Installed {
   Bytes key;
   bool udp_encap;
   uint16_t sport, dport;
+  uint64_t hard_bytes, hard_packets;
 };
 
 class FakeKernel : public Kernel {
  public:
   uint32_t next_spi;
   explicit FakeKernel(uint32_t base) : next_spi(base) {}
-  uint32_t alloc_spi() override { return next_spi++; }
+  uint32_t alloc_spi() override {
+    reserved.insert(next_spi);
+    return next_spi++;
+  }
   bool add_sa(const std::string&, const ChildSaSpec& s, std::string* err) override {
     if (fail_add) return *err = "injected", false;
     auto& m = s.inbound ? in : out;
-    m[s.spi] = {s.inbound, s.algo, Bytes(s.key->data(), s.key->data() + s.key->size()), s.udp_encap,
-                s.local.port, s.remote.port};
+    m[s.spi] = {s.inbound,    s.algo,        Bytes(s.key->data(), s.key->data() + s.key->size()),
+                s.udp_encap,  s.local.port,  s.remote.port,
+                s.hard_bytes, s.hard_packets};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
   }
   void del_sa(const std::string&, uint32_t spi, bool inbound) override {
     (inbound ? in : out).erase(spi);
-    if (inbound) return;
+    if (inbound) {
+      reserved.erase(spi);  // like IkeService: releases the SPI, installed or not
+      return;
+    }
     std::erase(outs, spi);
     if (current_out == spi) current_out = outs.empty() ? 0 : outs.back();  // like IkeService
   }
@@ -67,7 +75,15 @@ class FakeKernel : public Kernel {
   void connection_up(const std::string&) override { up = true, ++ups; }
   void connection_down(const std::string&) override { up = false, ++downs; }
 
+  // Allocated inbound SPIs with no installed SA (an allocation no failure path released).
+  size_t leaked_spis() const {
+    size_t n = 0;
+    for (uint32_t spi : reserved) n += !in.count(spi);
+    return n;
+  }
+
   std::map<uint32_t, Installed> in, out;
+  std::set<uint32_t> reserved;  // allocated and not yet released by del_sa
   std::map<std::pair<uint32_t, bool>, SaStats> stats;
   uint32_t current_out = 0;
   std::vector<uint32_t> outs;
@@ -89,6 +105,8 @@ struct Peer {
   std::unique_ptr<Daemon> d;
   std::vector<std::pair<std::string, ConnEvent>> events;
   int ke_made = 0;
+  bool ke_fail = false;  // make_ke refuses (counted in ke_refused)
+  int ke_refused = 0;
   Peer(std::string n, const char* ip, uint64_t seed, uint32_t spi_base)
       : name(std::move(n)), addr(*IpAddr::parse(ip)), rng(seed), kernel(spi_base) {}
 };
@@ -115,6 +133,7 @@ class Pair : public ::testing::Test {
     e.make_ke = [&p, e](uint16_t g) -> std::unique_ptr<KeyExchange> {
       size_t n = ke_public_len(g);
       if (!n) return nullptr;
+      if (p.ke_fail) return ++p.ke_refused, nullptr;
       ++p.ke_made;
       Bytes pub(n);
       e.random(pub.data(), n);
@@ -557,6 +576,29 @@ TEST_F(Pair, LateAuthenticationFailedNotifyIsIgnored) {
   EXPECT_EQ(b.d->ike_sas("to-a").size(), 1u);
 }
 
+// An established IKE SA without a Child SA (the peer deleted it; we re-create it) is not torn
+// down by a late AUTHENTICATION_FAILED (2.21.2 covers only the INFORMATIONAL after IKE_AUTH).
+TEST_F(Pair, LateAuthenticationFailedWithoutChildIsOnlyRecorded) {
+  start_default();
+  connect();
+  IkeSa* sb = b.d->established_sa("to-a");
+  ASSERT_NE(sb, nullptr);
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));  // B's message ID 0
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  IkeSa* sa = a.d->established_sa("to-b");
+  ASSERT_NE(sa, nullptr);
+  EXPECT_FALSE(sa->has_live_child());
+  sb->tm.queue(make_auth_failed());  // B's message ID 1
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  EXPECT_EQ(a.d->established_sa("to-b"), sa);
+  EXPECT_NE(a.d->status()[0].last_error.find("AUTHENTICATION_FAILED"), std::string::npos);
+  a.d->tick();
+  EXPECT_TRUE(sa->creating_child);  // and goes on re-creating its Child SA
+}
+
 TEST_F(Pair, TsUnacceptable) {
   ConnConfig ca = conn(a, b), cb = conn(b, a);
   cb.initiate = false;
@@ -818,7 +860,42 @@ TEST_F(Pair, ChildCreateRefusedIsRetried) {
   EXPECT_FALSE(a.d->connected("to-b"));
   EXPECT_NE(a.d->status()[0].last_error.find("Child SA not created"), std::string::npos);
   EXPECT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  // Every refused attempt gave its SPI back, on both sides (the old Child SA has drained).
+  EXPECT_GE(a.kernel.next_spi - 0x1000, 3u);  // IKE_AUTH's SPI and several attempts
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(b.kernel.leaked_spis(), 0u);
+  EXPECT_TRUE(a.kernel.reserved.empty());
   b.kernel.fail_add = false;
+  run_for(20000, 500);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  expect_keys_match();
+  EXPECT_EQ(a.kernel.reserved.size(), a.kernel.in.size());
+  EXPECT_EQ(b.kernel.reserved.size(), b.kernel.in.size());
+}
+
+// No key exchange for the PFS group when re-creating the Child SA: the same back-off as a
+// refusal, not a new attempt every tick.
+TEST_F(Pair, ChildCreateKeyExchangeFailureBacksOff) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-ecp256"}, ProtocolId::kEsp, &err);
+  cb.esp = ca.esp;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  IkeSa* sb = b.d->established_sa("to-a");
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));
+  sb->tm.initiate(*b.d, *sb);
+  a.ke_fail = true;
+  deliver();
+  run_for(3000);
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_NE(a.d->status()[0].last_error.find("Child SA not created"), std::string::npos);
+  EXPECT_GE(a.ke_refused, 1);
+  EXPECT_LE(a.ke_refused, 3);  // 1 s, 2 s back-off: not one per 100 ms tick
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  a.ke_fail = false;
   run_for(20000, 500);
   EXPECT_TRUE(a.d->connected("to-b"));
   expect_keys_match();
@@ -1162,6 +1239,8 @@ TEST_F(Pair, ChildRekeyOnPacketLifetime) {
   start(std::move(ca), std::move(cb));
   connect();
   uint32_t first = a.kernel.current_out;
+  EXPECT_EQ(a.kernel.out[first].hard_packets, 100000u);            // the data plane's hard limit
+  EXPECT_EQ(b.kernel.out[b.kernel.current_out].hard_packets, 0u);  // B: no packet limit
   a.kernel.stats[{first, false}].packets = 80000;  // below the soft limit (90%)
   run_for(2000);
   EXPECT_EQ(a.kernel.current_out, first);
@@ -1175,6 +1254,24 @@ TEST_F(Pair, ChildRekeyOnPacketLifetime) {
   a.kernel.stats[{second_in, true}].packets = 95000;
   run_for(tun.drain_ms + 500);
   EXPECT_NE(a.kernel.current_out, second_out);
+  expect_keys_match();
+}
+
+// The largest valid byte limit (2^53 kB = 2^63 bytes): the soft limit must not overflow.
+TEST_F(Pair, ChildRekeyOnHugeByteLifetime) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.child_lifetime_bytes = uint64_t(1) << 63;
+  start(std::move(ca), std::move(cb));
+  connect();
+  uint32_t first = a.kernel.current_out;
+  EXPECT_EQ(a.kernel.out[first].hard_bytes, uint64_t(1) << 63);
+  a.kernel.stats[{first, false}].bytes = (uint64_t(1) << 63) / 100 * 89;  // below 90%
+  run_for(2000);
+  EXPECT_EQ(a.kernel.current_out, first);
+  a.kernel.stats[{first, false}].bytes = (uint64_t(1) << 63) / 100 * 95;
+  run_for(tun.drain_ms + 500);
+  EXPECT_NE(a.kernel.current_out, first);
   expect_keys_match();
 }
 

@@ -540,6 +540,20 @@ TEST_F(Validate, SaLifetimePackets) {
              "at least 1000");
   c.connections[0].ipsec_policy.sa_lifetime_packets = 0;
   expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_lifetime_packets");
+  c.connections[0].ipsec_policy.sa_lifetime_packets = uint64_t(1) << 62;
+  expect_good(rules::ipsec_policies);
+  c.connections[0].ipsec_policy.sa_lifetime_packets = (uint64_t(1) << 62) + 1;
+  expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_lifetime_packets",
+             "at most 2^62");
+}
+
+TEST_F(Validate, SaDataSizeKb) {
+  c.connections[0].ipsec_policy.sa_data_size_kb = uint64_t(1) << 53;
+  expect_good(rules::ipsec_policies);
+  c.connections[0].ipsec_policy.sa_data_size_kb = (uint64_t(1) << 53) + 1;
+  expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_data_size_kb", "at most 2^53");
+  c.connections[0].ipsec_policy.sa_data_size_kb = ~uint64_t(0);
+  expect_bad(rules::ipsec_policies, "connections[0].ipsec_policy.sa_data_size_kb");
 }
 
 TEST_F(Validate, ConnectionIdentities) {
