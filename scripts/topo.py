@@ -315,6 +315,15 @@ def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=F
     }
 
 
+def attach_pair_member(topo, gw, name, side):
+    """Moves gw's LAN tap into host namespace `side` (BASIC addresses, default routes via gw) and
+    its WAN tap onto the shared "wan" segment."""
+    s = BASIC[side]
+    topo.attach(gw, "%s%s0" % (topo.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                routes=[("default", s["gw4"].split("/")[0]), ("default", s["gw6"].split("/")[0])])
+    topo.attach(gw, "%sw%s" % (topo.prefix, name[-1]), "wan", bridge=True)
+
+
 def up_pair(topo, algo="aes128gcm16", outer_v6=False, udp_encap=False, esn=False, keys=None,
             **kw):
     """host A -- gw1 == (bridge in namespace 'wan') == gw2 -- host B. Returns (gw1, gw2, keys)."""
@@ -327,11 +336,7 @@ def up_pair(topo, algo="aes128gcm16", outer_v6=False, udp_encap=False, esn=False
         cfg = pair_config(topo.prefix, name, algo, keys, outer_v6, udp_encap, esn, **kw)
         gw = topo.start_gateway(name, cfg)
         side = "a" if name == "gw1" else "b"
-        s = BASIC[side]
-        topo.attach(gw, "%s%s0" % (topo.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                    routes=[("default", s["gw4"].split("/")[0]),
-                            ("default", s["gw6"].split("/")[0])])
-        topo.attach(gw, "%sw%s" % (topo.prefix, name[-1]), "wan", bridge=True)
+        attach_pair_member(topo, gw, name, side)
         gws.append(gw)
     return gws[0], gws[1], keys
 
@@ -388,11 +393,7 @@ def up_vnet2vnet(topo, psk=None):
     for name in ("gw1", "gw2"):
         gw = topo.start_gateway(name, vnet2vnet_config(topo.prefix, name, psk))
         side = VNETS[name]["side"]
-        s = BASIC[side]
-        topo.attach(gw, "%s%s0" % (topo.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                    routes=[("default", s["gw4"].split("/")[0]),
-                            ("default", s["gw6"].split("/")[0])])
-        topo.attach(gw, "%sw%s" % (topo.prefix, name[-1]), "wan", bridge=True)
+        attach_pair_member(topo, gw, name, side)
         gws.append(gw)
     return gws[0], gws[1]
 

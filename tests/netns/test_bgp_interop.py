@@ -461,12 +461,7 @@ def up_tunnel_pair(t, mod1, mod2, algo="aes128gcm16"):
     for name, mod in (("gw1", mod1), ("gw2", mod2)):
         cfg = mod(topo.pair_config(t.prefix, name, algo, keys))
         gw = t.start_gateway(name, cfg)
-        side = "a" if name == "gw1" else "b"
-        s = topo.BASIC[side]
-        t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                 routes=[("default", s["gw4"].split("/")[0]),
-                         ("default", s["gw6"].split("/")[0])])
-        t.attach(gw, "%sw%s" % (t.prefix, name[-1]), "wan", bridge=True)
+        topo.attach_pair_member(t, gw, name, "a" if name == "gw1" else "b")
         gws.append(gw)
     return gws
 
