@@ -48,13 +48,9 @@ class ChildCreate : public Task {
 
   Result process(Daemon& d, IkeSa& sa, const Message& m) override {
     sa.creating_child = false;
-    if (const auto* n = m.notify(NotifyType::kInvalidKePayload)) {
-      auto g = n->ke_group();
-      if (g && *g != group_ && d.env().make_ke(*g)) {
-        group_ = *g;
-        sa.creating_child = true;
-        return Result::kRetry;
-      }
+    if (take_requested_group(d, m, group_)) {
+      sa.creating_child = true;
+      return Result::kRetry;
     }
     if (const auto* e = first_error(m)) return failed(d, sa, "peer answered " + to_string(e->type));
     const SaPayload* sp = m.sa();

@@ -42,13 +42,9 @@ class ChildRekey : public Task {
   Result process(Daemon& d, IkeSa& sa, const Message& m) override {
     ChildSa* old = sa.child_by_in(old_in_);
     if (old) old->rekeying = false;
-    if (const auto* n = m.notify(NotifyType::kInvalidKePayload)) {
-      auto g = n->ke_group();
-      if (g && *g != group_ && make_ke_ok(d, *g)) {
-        group_ = *g;
-        if (old) old->rekeying = true;
-        return Result::kRetry;
-      }
+    if (take_requested_group(d, m, group_)) {
+      if (old) old->rekeying = true;
+      return Result::kRetry;
     }
     if (const auto* e = first_error(m)) {
       d.set_error(sa, "Child SA rekey: peer answered " + to_string(e->type));
@@ -148,7 +144,6 @@ class ChildRekey : public Task {
   }
 
  private:
-  static bool make_ke_ok(Daemon& d, uint16_t g) { return d.env().make_ke(g) != nullptr; }
   uint32_t old_in_;
   uint32_t spi_ = 0;
   uint16_t group_ = 0;

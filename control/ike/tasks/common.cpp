@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "control/ike/daemon.h"
 #include "control/ike/env.h"
 #include "control/ike/nat.h"
 #include "control/ike/tasks/tasks.h"
@@ -11,6 +12,14 @@ const NotifyPayload* first_error(const Message& m) {
   for (const auto* n : m.notifies())
     if (is_error(n->type)) return n;
   return nullptr;
+}
+
+bool take_requested_group(Daemon& d, const Message& m, uint16_t& group) {
+  const auto* n = m.notify(NotifyType::kInvalidKePayload);
+  auto g = n ? n->ke_group() : std::nullopt;
+  if (!g || *g == group || !d.env().make_ke(*g)) return false;
+  group = *g;
+  return true;
 }
 
 namespace {

@@ -58,13 +58,9 @@ class IkeRekey : public Task {
 
   Result process(Daemon& d, IkeSa& sa, const Message& m) override {
     sa.rekeying = false;
-    if (const auto* n = m.notify(NotifyType::kInvalidKePayload)) {
-      auto g = n->ke_group();
-      if (g && *g != group_ && d.env().make_ke(*g)) {
-        group_ = *g;
-        sa.rekeying = true;
-        return Result::kRetry;
-      }
+    if (take_requested_group(d, m, group_)) {
+      sa.rekeying = true;
+      return Result::kRetry;
     }
     if (const auto* e = first_error(m)) {
       d.set_error(sa, "IKE rekey: peer answered " + to_string(e->type));

@@ -44,6 +44,10 @@ void respond_informational(Daemon& d, IkeSa& sa, const Message& req, std::vector
 
 // Helpers shared by the tasks (tasks/common.cpp).
 const NotifyPayload* first_error(const Message& m);
+// A CREATE_CHILD_SA answer of INVALID_KE_PAYLOAD names the group the peer wants (RFC 7296
+// 1.2/1.3): true, with `group` set to it, when it is another group we can make, so the exchange
+// is retried with that group.
+bool take_requested_group(Daemon& d, const Message& m, uint16_t& group);
 // Responder traffic-selector narrowing: the intersection of the peer's selectors with ours.
 std::vector<TrafficSelector> narrow_ts(const std::vector<TrafficSelector>& theirs,
                                        const std::vector<TrafficSelector>& ours);
