@@ -1,6 +1,7 @@
 #include "dataplane/control.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <rte_ethdev.h>
@@ -8,7 +9,9 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 
 namespace espgw::dp {
 
@@ -38,7 +41,44 @@ uint16_t Control::tunnel_mtu(const IpAddr& local, const SaRt& sa) const {
   return uint16_t(aligned > 2 ? aligned - 2 : 0);
 }
 
+// Every outbound static SA continues above the reservation its key's record holds, and the new
+// reservations are on disk before any SA exists (control/state/seq_store.h).
 bool Control::install_static_tunnels(std::string* err) {
+  if (cfg_.instance.tunnels.empty()) return true;
+  const std::string path = cfg_.instance.state_dir + "/" + cfg_.gateway.name + "-" +
+                           std::to_string(cfg_.instance.index) + ".seq";
+  if (!seq_store_.open(path, err)) return *err = "sequence reservations: " + *err, false;
+  std::set<std::string> keep;
+  std::vector<std::pair<uint64_t, uint64_t>> start_limit;  // per tunnel
+  for (const auto& t : cfg_.instance.tunnels) {
+    std::string k = state::SeqStore::sa_key(t.outbound.spi, t.outbound.key.data(),
+                                            t.outbound.key.size());
+    const uint64_t max_seq = t.esn ? ~uint64_t(0) - 1 : 0xffffffffull;
+    const uint64_t used = seq_store_.reserved(k);
+    const uint64_t start = std::max(t.outbound.seq_start, used);
+    if (start >= max_seq)
+      return *err = "tunnel " + t.name + ": the outbound key's sequence space is used up (" +
+                    path + "); configure a new outbound key",
+             false;
+    if (used > t.outbound.seq_start)
+      std::fprintf(stderr,
+                   "espgw: tunnel %s: outbound sequence numbers continue above %llu (reserved "
+                   "before the last stop; a (key, nonce) pair is never used twice)\n",
+                   t.name.c_str(), (unsigned long long)used);
+    if (!t.esn && max_seq - start < (max_seq >> 4))
+      std::fprintf(stderr,
+                   "espgw: tunnel %s: %llu outbound sequence numbers left for this key; rotate "
+                   "the key or enable esn\n",
+                   t.name.c_str(), (unsigned long long)(max_seq - start));
+    uint64_t limit = state::SeqStore::next_reservation(start, t.esn, max_seq);
+    seq_store_.set(k, limit);
+    keep.insert(k);
+    start_limit.push_back({start, limit});
+    static_out_.push_back({0, k, max_seq});
+  }
+  seq_store_.retain(keep);
+  if (!seq_store_.flush(err)) return *err = "sequence reservations: " + *err, false;
+  size_t ti = 0;
   for (const auto& t : cfg_.instance.tunnels) {
     SaParams out;
     out.spi = t.outbound.spi;
@@ -53,7 +93,8 @@ bool Control::install_static_tunnels(std::string* err) {
     out.hard = {t.hard_lifetime.bytes, t.hard_lifetime.packets};
     out.soft_seconds = t.soft_lifetime.seconds;
     out.hard_seconds = t.hard_lifetime.seconds;
-    out.seq_start = t.outbound.seq_start;
+    out.seq_start = start_limit[ti].first;
+    out.seq_limit = start_limit[ti].second;
     SaParams in = out;
     in.seq_start = 0;
     in.inbound = true;
@@ -61,9 +102,15 @@ bool Control::install_static_tunnels(std::string* err) {
     in.algo = t.inbound.algo;
     in.key = t.inbound.key.data();
     in.key_len = t.inbound.key.size();
-    in.replay_window = t.replay_window;
+    in.replay_window = t.anti_replay ? t.replay_window : 0;
+    if (!t.anti_replay)
+      std::fprintf(stderr,
+                   "espgw: WARNING: tunnel %s: anti-replay is off (anti_replay: false): replayed "
+                   "ESP packets are accepted\n",
+                   t.name.c_str());
     uint32_t out_id = sas_.add_sa(out, err);
     if (!out_id) return *err = "tunnel " + t.name + " outbound SA: " + *err, false;
+    static_out_[ti++].sa = out_id;
     uint32_t in_id = sas_.add_sa(in, err);
     if (!in_id) return *err = "tunnel " + t.name + " inbound SA: " + *err, false;
     uint16_t mtu = tunnel_mtu(t.local, *sas_.sa(out_id));
@@ -72,6 +119,34 @@ bool Control::install_static_tunnels(std::string* err) {
       return *err = "tunnel " + t.name + ": " + *err, false;
   }
   return true;
+}
+
+// Keeps every static outbound SA's reservation at least half a block ahead of its counter. The
+// new limit reaches the workers only after the file is on disk; if the disk fails, traffic stops
+// at the old limit (drop esp_seq_unreserved) instead of risking reuse.
+void Control::extend_seq_reservations(uint64_t now_ms) {
+  std::vector<std::pair<SaRt*, uint64_t>> raise;
+  for (const auto& so : static_out_) {
+    SaRt* sa = sas_.sa(so.sa);
+    if (!sa) continue;
+    uint64_t used = sa->seq.load(std::memory_order_relaxed);
+    uint64_t limit = sa->seq_limit.load(std::memory_order_relaxed);
+    if (used > limit) used = limit;  // numbers past the limit were dropped, never sent
+    if (!state::SeqStore::needs_extension(used, limit, sa->esn, so.max_seq)) continue;
+    uint64_t next = state::SeqStore::next_reservation(used, sa->esn, so.max_seq);
+    seq_store_.set(so.key, next);
+    raise.push_back({sa, next});
+  }
+  if (raise.empty()) return;
+  std::string err;
+  if (!seq_store_.flush(&err)) {
+    if (now_ms >= seq_flush_error_ms_) {
+      std::fprintf(stderr, "espgw: cannot extend sequence reservations: %s\n", err.c_str());
+      seq_flush_error_ms_ = now_ms + 10000;
+    }
+    return;
+  }
+  for (auto [sa, next] : raise) sa->seq_limit.store(next, std::memory_order_release);
 }
 
 bool Control::install_config_routes(std::string* err) {
@@ -156,7 +231,11 @@ api::Json Control::show_counters(bool per_lcore) const {
       api::Json e = api::Json::object();
       for (size_t i = 0; i < kEventNames.size(); ++i)
         if (peek(c.events[i])) e[std::string(kEventNames[i])] = peek(c.events[i]);
+      int worker = -1;  // the worker index (the owner_worker of an inbound SA)
+      for (size_t w = 0; w < rt_.worker_lcores.size(); ++w)
+        if (rt_.worker_lcores[w] == lc) worker = int(w);
       l[std::to_string(lc)] = {{"role", lc == rte_get_main_lcore() ? "control" : "worker"},
+                               {"worker", worker},
                                {"polls", peek(c.polls)},
                                {"busy_polls", peek(c.busy_polls)},
                                {"drops", d},
@@ -261,7 +340,10 @@ void Control::register_commands() {
                                  {"instance", cfg_.instance.index},
                                  {"workers", rt_.n_workers},
                                  {"fib_generation", rt_.fib->generation()},
-                                 {"routes", routes_.size()}};
+                                 {"routes", routes_.size()},
+                                 // keys live in this process: no core dumps, no ptrace by
+                                 // other users (main sets PR_SET_DUMPABLE 0)
+                                 {"core_dumps", prctl(PR_GET_DUMPABLE) == 1}};
               },
               "show status");
   server_.add({"neighbor", "add"},
@@ -309,11 +391,11 @@ bool Control::init(std::string* err) {
 }
 
 void Control::run(const std::atomic<bool>& stop) {
-  uint64_t next_tick = 0;
+  uint64_t next_tick = 0, next_seq_check = 0;
   const unsigned lc = rte_lcore_id();
   while (!stop.load(std::memory_order_relaxed)) {
     std::vector<pollfd> pfds;
-    for (int fd : server_.fds()) pfds.push_back({fd, POLLIN, 0});
+    for (const auto& x : server_.poll_fds()) pfds.push_back({x.fd, x.events, 0});
     size_t first_service_fd = pfds.size();
     std::vector<std::pair<Service*, int>> owners;
     for (auto& s : services_)
@@ -330,8 +412,17 @@ void Control::run(const std::atomic<bool>& stop) {
         owners[i - first_service_fd].first->on_readable(pfds[i].fd, now);
     void* objs[64];
     unsigned n;
-    while ((n = rte_ring_sc_dequeue_burst(rt_.to_control, objs, 64, nullptr)) > 0)
+    // bounded per pass: a flood from the workers (already rate-limited per port there) cannot
+    // keep the loop from the sockets and timers; what is left waits for the next pass
+    for (unsigned k = 0; k < 4; ++k) {
+      n = rte_ring_sc_dequeue_burst(rt_.to_control, objs, 64, nullptr);
       for (unsigned i = 0; i < n; ++i) neigh_.receive(static_cast<rte_mbuf*>(objs[i]), now);
+      if (n < 64) break;
+    }
+    if (now >= next_seq_check) {
+      extend_seq_reservations(now);
+      next_seq_check = now + 10;
+    }
     if (now >= next_tick) {
       neigh_.tick(now);
       sas_.tick(now);

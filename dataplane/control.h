@@ -9,6 +9,7 @@
 
 #include "control/api/server.h"
 #include "control/model/config.h"
+#include "control/state/seq_store.h"
 #include "dataplane/neighbor.h"
 #include "dataplane/routes.h"
 #include "dataplane/runtime.h"
@@ -52,6 +53,7 @@ class Control {
   bool install_config_routes(std::string* err);
   bool install_static_tunnels(std::string* err);
   uint16_t tunnel_mtu(const IpAddr& local, const SaRt& sa) const;
+  void extend_seq_reservations(uint64_t now_ms);
   void register_commands();
   api::Json route_cmd(const api::Args& a, const std::string& verb);
   void stage_route(const api::Args& a, bool add);
@@ -63,6 +65,15 @@ class Control {
   SaTable sas_;
   api::Server server_;
   std::vector<std::unique_ptr<Service>> services_;
+  // Outbound SAs of static tunnels and their records in the sequence reservation store.
+  struct StaticOut {
+    uint32_t sa;
+    std::string key;
+    uint64_t max_seq;
+  };
+  state::SeqStore seq_store_;
+  std::vector<StaticOut> static_out_;
+  uint64_t seq_flush_error_ms_ = 0;
 };
 
 // Registers /espgw/* telemetry commands reading rt (dpdk-telemetry.py can query them).

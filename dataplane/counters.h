@@ -30,11 +30,16 @@ namespace espgw::dp {
   X(mtu_exceeded)          /* too big with DF / IPv6 (ICMP too big sent) */                \
   X(frag_failed)           /* IPv4 fragmentation could not allocate or failed */           \
   X(neighbor_unresolved)   /* ARP/ND never answered, or hold queue full */                 \
+  X(neighbor_hold_full)    /* all neighbours together hold the most packets allowed */    \
+  X(neighbor_table_full)   /* no neighbour entry free, none evictable */                  \
+  X(neighbor_create_limited) /* new unresolved neighbours over the creation rate */        \
   X(multicast)             /* multicast/broadcast IP not for the gateway */                \
   X(control_ring_full)     /* ARP/ND/unresolved queue to the control thread was full */    \
   X(tx_full)               /* NIC tx queue did not take the packet */                      \
   X(arp_bad)               /* malformed or unsupported ARP */                              \
   X(nd_bad)                /* malformed neighbour discovery */                             \
+  X(nd_invalid)            /* NS/NA with hop limit != 255, code != 0 or not to us (4861 7.1) */ \
+  X(control_rate_limited)  /* ARP/ND/unresolved over the per-port rate to the control thread */ \
   X(alloc_failed)          /* mbuf pool empty when building ICMP/ARP/fragments */          \
   X(icmp_rate_limited)     /* ICMP error suppressed by the rate limit */                   \
   X(exception_unsupported) /* from the host kernel: not IPv4/IPv6 (e.g. kernel ND noise) */ \
@@ -52,6 +57,7 @@ namespace espgw::dp {
   X(esp_crypto_error)      /* the crypto engine refused the operation */                   \
   X(esp_no_room)           /* no head/tailroom for the ESP encapsulation */                \
   X(esp_handoff_full)      /* the owner worker's hand-off ring was full */                 \
+  X(esp_seq_unreserved)    /* outbound seq past the persisted reservation (disk too slow) */ \
   X(esp_ecn_drop)          /* outer CE over a not-ECT inner packet (RFC 6040) */          \
   X(tunnel_loop)           /* an encapsulated packet routed into a tunnel again */
 
@@ -65,6 +71,7 @@ namespace espgw::dp {
   X(arp_to_control)       \
   X(nd_to_control)        \
   X(held_for_neighbor)    \
+  X(neighbor_evicted)     \
   X(esp_encrypted)        \
   X(esp_decrypted)        \
   X(esp_dummy)            \

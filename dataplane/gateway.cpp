@@ -40,6 +40,7 @@ bool Gateway::init(const model::Config& cfg, bool configure_kernel, std::string*
   rt_->n_workers = unsigned(rt_->worker_lcores.size());
   rt_->burst = dpc.burst;
   rt_->idle_sleep_us = dpc.idle_sleep_us;
+  rt_->control_rate_per_sec = dpc.control_pps;
 
   const int socket = int(rte_socket_id());
   size_t qsz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
@@ -77,8 +78,8 @@ bool Gateway::init(const model::Config& cfg, bool configure_kernel, std::string*
 }
 
 bool Gateway::start(std::string* err) {
-  // Workers start before the control thread installs routes: they read the (empty) FIB, and
-  // every later change reaches them through the RCU-protected publish.
+  // Workers are launched first but receive nothing until the configured state is installed
+  // (Runtime::forwarding); every later change reaches them through the RCU-protected publish.
   wargs_.resize(rt_->n_workers);
   for (unsigned i = 0; i < rt_->n_workers; ++i) {
     wargs_[i] = {rt_.get(), i};
@@ -96,6 +97,7 @@ bool Gateway::start(std::string* err) {
   }
   if (!add_bgp_service(*ctl_, err)) return false;
   register_telemetry(*rt_, *ctl_);
+  rt_->forwarding.store(true, std::memory_order_release);
   return true;
 }
 

@@ -1,5 +1,6 @@
 // espgw --config FILE [--check] [-- EAL args]
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "control/model/config.h"
 #include "dataplane/gateway.h"
+#include "dataplane/sizing.h"
 #include "dataplane/port.h"
 
 namespace {
@@ -146,6 +148,10 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  // Key material (PSKs, SA keys, IKE secrets) lives in this process: never in a core dump, and
+  // not readable through ptrace or /proc/<pid>/mem by other users.
+  if (prctl(PR_SET_DUMPABLE, 0) != 0)
+    return fail("prctl(PR_SET_DUMPABLE): cannot disable core dumps");
   model::LoadResult lr = model::load_config(config_path);
   if (!lr.errors.empty()) {
     for (const auto& e : lr.errors) std::fprintf(stderr, "espgw: %s\n", e.str().c_str());
@@ -154,6 +160,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   const model::Config& cfg = *lr.config;
+  {  // the tables must fit the memory given, or rte_fib_create fails half-way through start-up
+    const auto& d = cfg.instance.dataplane;
+    unsigned max_mtu = 1500;
+    for (const auto& p : cfg.instance.ports) max_mtu = std::max<unsigned>(max_mtu, p.mtu);
+    dp::MemoryEstimate need =
+        dp::estimate_memory(d.max_routes_v4, d.max_routes_v6, d.mbufs, max_mtu);
+    if (dp::MemoryEstimate::mib(need.total()) > d.memory_mb) {
+      model::ConfigError e{cfg.path, d.mark.line ? d.mark : cfg.instance.mark,
+                           "instance.dataplane.memory_mb",
+                           std::to_string(d.memory_mb) + " MiB cannot hold this instance's tables: "
+                           "they need about " + need.str() + "; raise memory_mb or lower "
+                           "max_routes_v4 (" + std::to_string(d.max_routes_v4) + ") / "
+                           "max_routes_v6 (" + std::to_string(d.max_routes_v6) + ")"};
+      std::fprintf(stderr, "espgw: %s\n", e.str().c_str());
+      std::fprintf(stderr, "espgw: 1 error(s) in %s; nothing started\n", config_path.c_str());
+      return 2;
+    }
+  }
   if (check_only) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;

@@ -6,6 +6,10 @@
 #include <rte_jhash.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
 
 #include "dataplane/icmp.h"
 #include "dataplane/pkt.h"
@@ -36,11 +40,17 @@ void solicited_node(const uint8_t* target, uint8_t* ip, rte_ether_addr& mac) {
 
 Neighbors::~Neighbors() {
   for (auto& e : entries_) drop_holds(e.get());
+  retired_.clear();  // the workers have stopped
   if (rt_.neigh_hash) rte_hash_free(rt_.neigh_hash);
 }
 
+void Neighbors::count(Drop d) { rt_.counters->lcore[rte_lcore_id()].drop(d); }
+
 bool Neighbors::init(unsigned max_entries, std::string* err) {
   max_ = max_entries;
+  // at most an eighth of the pool waits for neighbours, so a flood of unresolvable
+  // destinations cannot empty it
+  if (rt_.pool) hold_cap_ = std::max<size_t>(64, std::min<size_t>(1024, rt_.pool->size / 8));
   rte_hash_parameters p{};
   std::string name = "espgw_neigh";
   p.name = name.c_str();
@@ -58,20 +68,84 @@ bool Neighbors::init(unsigned max_entries, std::string* err) {
   return true;
 }
 
-// Entries are never removed from the hash while the gateway runs (an unreachable one is only
-// marked invalid and re-probed on demand), so readers can never see a freed entry and no
-// grace period is needed; the table is bounded by max_neighbors.
-NeighEntry* Neighbors::get(uint16_t port, const IpAddr& ip) {
+// The control thread is the only writer. An evicted entry leaves the hash at once and is freed
+// only after an RCU grace period (the hash is lock-free for readers and does not recycle the key
+// slot on delete), so a worker never reads a freed entry.
+NeighEntry* Neighbors::lookup(uint16_t port, const IpAddr& ip) const {
   NeighKey k = make_neigh_key(port, ip.family, ip.bytes.data());
   void* data = nullptr;
-  if (rte_hash_lookup_data(rt_.neigh_hash, &k, &data) >= 0) return static_cast<NeighEntry*>(data);
-  if (entries_.size() >= max_) return nullptr;
+  return rte_hash_lookup_data(rt_.neigh_hash, &k, &data) >= 0 ? static_cast<NeighEntry*>(data)
+                                                              : nullptr;
+}
+
+NeighEntry* Neighbors::get(uint16_t port, const IpAddr& ip, uint64_t now_ms) {
+  if (NeighEntry* e = lookup(port, ip)) return e;
+  if (entries_.size() >= max_ && !make_room(now_ms)) {
+    count(Drop::neighbor_table_full);
+    return nullptr;
+  }
+  reclaim(false);
   auto e = std::make_unique<NeighEntry>();
   e->ip = ip;
   e->port = port;
-  if (rte_hash_add_key_data(rt_.neigh_hash, &k, e.get()) != 0) return nullptr;
+  e->last_used_ms = now_ms;
+  NeighKey k = make_neigh_key(port, ip.family, ip.bytes.data());
+  if (rte_hash_add_key_data(rt_.neigh_hash, &k, e.get()) != 0) {
+    reclaim(true);  // key slots of retired entries come back after their grace period
+    if (rte_hash_add_key_data(rt_.neigh_hash, &k, e.get()) != 0) {
+      count(Drop::neighbor_table_full);
+      return nullptr;
+    }
+  }
   entries_.push_back(std::move(e));
   return entries_.back().get();
+}
+
+// Picks the victim for a new entry: the oldest failed entry, else the least recently confirmed
+// valid one; never a next hop, a permanent entry or one with packets waiting.
+bool Neighbors::make_room(uint64_t now_ms) {
+  (void)now_ms;
+  size_t best = entries_.size();
+  bool best_failed = false;
+  uint64_t best_age = ~uint64_t(0);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const NeighEntry* e = entries_[i].get();
+    if (e->permanent || e->refs || !e->hold.empty()) continue;
+    bool failed = !(e->mac.load(std::memory_order_relaxed) & NeighEntry::kValid);
+    uint64_t age = failed ? e->last_used_ms : e->confirmed_ms;
+    if ((failed && !best_failed) || (failed == best_failed && age < best_age)) {
+      best = i;
+      best_failed = failed;
+      best_age = age;
+    }
+  }
+  if (best == entries_.size()) return false;
+  evict(best);
+  return true;
+}
+
+void Neighbors::evict(size_t index) {
+  NeighEntry* e = entries_[index].get();
+  NeighKey k = make_neigh_key(e->port, e->ip.family, e->ip.bytes.data());
+  int32_t pos = rte_hash_del_key(rt_.neigh_hash, &k);
+  Retired r{std::move(entries_[index]), pos, rte_rcu_qsbr_start(rt_.qsbr)};
+  entries_[index] = std::move(entries_.back());
+  entries_.pop_back();
+  retired_.push_back(std::move(r));
+  rt_.counters->lcore[rte_lcore_id()].event(Event::neighbor_evicted);
+}
+
+void Neighbors::reclaim(bool wait) {
+  for (size_t i = 0; i < retired_.size();) {
+    Retired& r = retired_[i];
+    if (rte_rcu_qsbr_check(rt_.qsbr, r.token, wait) != 1) {
+      ++i;
+      continue;
+    }
+    if (r.pos >= 0) rte_hash_free_key_with_position(rt_.neigh_hash, r.pos);
+    retired_[i] = std::move(retired_.back());
+    retired_.pop_back();
+  }
 }
 
 bool Neighbors::is_local(uint16_t port, const IpAddr& ip) const {
@@ -95,17 +169,15 @@ void Neighbors::send(uint16_t port, rte_mbuf* m) {
 
 void Neighbors::learn(uint16_t port, const IpAddr& ip, const uint8_t* mac, bool create,
                       uint64_t now_ms) {
-  NeighKey k = make_neigh_key(port, ip.family, ip.bytes.data());
-  void* data = nullptr;
-  NeighEntry* e = nullptr;
-  if (rte_hash_lookup_data(rt_.neigh_hash, &k, &data) >= 0) e = static_cast<NeighEntry*>(data);
-  else if (create) e = get(port, ip);
+  NeighEntry* e = lookup(port, ip);
+  if (!e && create) e = get(port, ip, now_ms);
   if (!e) return;
   rte_ether_addr a;
   std::memcpy(a.addr_bytes, mac, 6);
   if (rte_is_zero_ether_addr(&a) || rte_is_multicast_ether_addr(&a) || e->permanent) return;
   e->mac.store(NeighEntry::pack(a), std::memory_order_release);
   e->confirmed_ms = now_ms;
+  e->last_used_ms = now_ms;
   e->probes = 0;
   e->next_probe_ms = now_ms + kReachableMs;
   release_holds(e);
@@ -134,6 +206,7 @@ void Neighbors::release_holds(NeighEntry* e) {
   while (!e->hold.empty()) {
     rte_mbuf* m = e->hold.front();
     e->hold.pop_front();
+    --held_;
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     NeighEntry::unpack(mac, eth->dst_addr);
     eth->src_addr = rt_.ports[e->port].mac;
@@ -149,24 +222,28 @@ void Neighbors::drop_holds(NeighEntry* e) {
     rte_pktmbuf_free(m);
     ++dropped_holds_;
   }
+  held_ -= e->hold.size();
   e->hold.clear();
 }
 
 void Neighbors::hold(NeighEntry* e, rte_mbuf* m, uint64_t now_ms) {
   uint64_t mac = e->mac.load(std::memory_order_relaxed);
+  e->last_used_ms = now_ms;
   if (mac & NeighEntry::kValid) {  // resolved while the packet was in the ring
     e->hold.push_back(m);
+    ++held_;
     release_holds(e);
     return;
   }
-  if (e->hold.size() >= kHoldMax) {
-    rt_.counters->lcore[rte_lcore_id()].drop(Drop::neighbor_unresolved);
+  if (e->hold.size() >= kHoldMax || held_ >= hold_cap_) {
+    count(e->hold.size() >= kHoldMax ? Drop::neighbor_unresolved : Drop::neighbor_hold_full);
     rte_pktmbuf_free(m);
     ++dropped_holds_;
     return;
   }
   if (e->hold.empty()) e->hold_since_ms = now_ms;
   e->hold.push_back(m);
+  ++held_;
   if (e->probes == 0 || now_ms >= e->next_probe_ms) {
     probe(e, false);
     e->probes = 1;
@@ -190,11 +267,26 @@ void Neighbors::receive(rte_mbuf* m, uint64_t now_ms) {
   IpAddr ip;
   ip.family = h->family;
   std::memcpy(ip.bytes.data(), h->ip, h->family == 4 ? 4 : 16);
-  NeighEntry* e = get(port, ip);
+  NeighEntry* e = lookup(port, ip);
   if (!e) {
-    rt_.counters->lcore[rte_lcore_id()].drop(Drop::neighbor_unresolved);
-    rte_pktmbuf_free(m);
-    return;
+    // a new unresolved neighbour, made by a forwarded packet (anyone can send those): rate
+    // limited, so a sweep over a connected prefix cannot churn the table or the probes
+    uint64_t add = (now_ms - create_last_ms_) * kCreatePerSec / 1000;
+    if (add) {
+      create_tokens_ = std::min(kCreateBurst, create_tokens_ + add);
+      create_last_ms_ = now_ms;
+    }
+    if (!create_tokens_) {
+      count(Drop::neighbor_create_limited);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    e = get(port, ip, now_ms);
+    if (!e) {  // counted by get
+      rte_pktmbuf_free(m);
+      return;
+    }
+    --create_tokens_;
   }
   hold(e, m, now_ms);
 }
@@ -389,12 +481,17 @@ void Neighbors::probe(NeighEntry* e, bool unicast) {
 }
 
 void Neighbors::tick(uint64_t now_ms) {
-  for (auto& up : entries_) {
-    NeighEntry* e = up.get();
+  reclaim(false);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    NeighEntry* e = entries_[i].get();
     if (e->permanent) continue;
     bool valid = e->mac.load(std::memory_order_relaxed) & NeighEntry::kValid;
     if (!valid) {
-      if (e->hold.empty()) continue;
+      if (e->hold.empty()) {
+        // failed (or never needed again): gone after a while unless a route uses it
+        if (!e->refs && now_ms - e->last_used_ms > kFailedLingerMs) evict(i--);
+        continue;
+      }
       if (now_ms < e->next_probe_ms) continue;
       if (e->probes >= kMaxProbes) {  // give up on what is held; a new packet starts over
         drop_holds(e);

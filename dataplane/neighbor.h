@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/counters.h"
 #include "dataplane/runtime.h"
 
 namespace espgw::dp {
@@ -20,13 +21,21 @@ class Neighbors {
   static constexpr uint64_t kProbeIntervalMs = 1000;
   static constexpr unsigned kMaxProbes = 3;
   static constexpr uint64_t kReachableMs = 30000;  // re-confirm a valid entry after this
+  // What remote traffic can make us keep (RFC 4861 7.3.3 leaves the policy to us): an entry that
+  // failed to resolve goes after kFailedLingerMs; new entries for forwarded packets are created
+  // at most kCreatePerSec (burst kCreateBurst); all entries together hold at most
+  // hold_cap() packets; a full table evicts the oldest unreferenced entry (failed ones first).
+  // Entries that are next hops of routes (refs > 0) and permanent ones are never evicted.
+  static constexpr uint64_t kFailedLingerMs = 5000;
+  static constexpr uint64_t kCreatePerSec = 256, kCreateBurst = 512;
 
   explicit Neighbors(Runtime& rt) : rt_(rt) {}
   ~Neighbors();
   bool init(unsigned max_entries, std::string* err);
 
-  // Entry for (port, ip), created (unresolved) if absent. nullptr if the table is full.
-  NeighEntry* get(uint16_t port, const IpAddr& ip);
+  // Entry for (port, ip), created (unresolved) if absent, evicting an unused one if the table
+  // is full. nullptr if nothing can be evicted.
+  NeighEntry* get(uint16_t port, const IpAddr& ip, uint64_t now_ms = 0);
   void ref(NeighEntry* e) { ++e->refs; }
   void unref(NeighEntry* e) { --e->refs; }
 
@@ -41,6 +50,9 @@ class Neighbors {
 
   nlohmann::ordered_json to_json() const;
   uint64_t dropped_holds() const { return dropped_holds_; }
+  size_t size() const { return entries_.size(); }
+  size_t held() const { return held_; }
+  size_t hold_cap() const { return hold_cap_; }
 
  private:
   void on_arp(uint16_t port, rte_mbuf* m, uint64_t now_ms);
@@ -52,11 +64,25 @@ class Neighbors {
   void probe(NeighEntry* e, bool unicast);
   bool is_local(uint16_t port, const IpAddr& ip) const;
   void send(uint16_t port, rte_mbuf* m);
+  NeighEntry* lookup(uint16_t port, const IpAddr& ip) const;
+  bool make_room(uint64_t now_ms);
+  void evict(size_t index);
+  void reclaim(bool wait);
+  void count(Drop d);
 
   Runtime& rt_;
   std::vector<std::unique_ptr<NeighEntry>> entries_;
   unsigned max_ = 0;
   uint64_t dropped_holds_ = 0;
+  size_t held_ = 0, hold_cap_ = 1024;
+  uint64_t create_tokens_ = kCreateBurst, create_last_ms_ = 0;
+  // Removed from the hash, freed after an RCU grace period (workers may still read them).
+  struct Retired {
+    std::unique_ptr<NeighEntry> e;
+    int32_t pos;
+    uint64_t token;
+  };
+  std::vector<Retired> retired_;
 };
 
 }  // namespace espgw::dp

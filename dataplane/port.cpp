@@ -52,6 +52,14 @@ bool run_command(const std::vector<std::string>& argv, std::string* err) {
 
 namespace {
 
+// The largest MTU rte_eth_dev_configure accepts: some PMDs (net_tap) report only a maximum
+// frame length, and ethdev adds Ethernet header + CRC (18 bytes) to the MTU to compare.
+unsigned device_max_mtu(const rte_eth_dev_info& info) {
+  unsigned m = info.max_mtu;
+  if (info.max_rx_pktlen > 18) m = std::min<unsigned>(m, info.max_rx_pktlen - 18);
+  return m;
+}
+
 bool start_port(uint16_t id, uint16_t nrxq, uint16_t ntxq, uint16_t mtu, rte_mempool* pool,
                 bool rss, uint16_t* nrxq_out, std::string* err) {
   rte_eth_dev_info info{};
@@ -66,6 +74,12 @@ bool start_port(uint16_t id, uint16_t nrxq, uint16_t ntxq, uint16_t mtu, rte_mem
     *err = "device " + std::string(info.driver_name) + " supports " +
            std::to_string(info.max_rx_queues) + " rx / " + std::to_string(info.max_tx_queues) +
            " tx queues; need " + std::to_string(nrxq) + "/" + std::to_string(ntxq);
+    return false;
+  }
+  if (mtu > device_max_mtu(info)) {
+    *err = "mtu " + std::to_string(mtu) + " is above the largest " +
+           std::string(info.driver_name) + " supports (" + std::to_string(device_max_mtu(info)) +
+           ")";
     return false;
   }
   rte_eth_conf conf{};
@@ -166,12 +180,17 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
   PortRt x;
   x.name = "exception:" + cfg.instance.exception_iface;
   x.exception = true;
-  x.mtu = uint16_t(std::max(max_mtu, 1500u));
   std::string dev = device_name(exception_vdev(cfg.instance.exception_iface));
   if (rte_eth_dev_get_port_by_name(dev.c_str(), &x.eth_id) != 0) {
     *err = "exception TAP " + dev + " was not created";
     return false;
   }
+  // The TAP's MTU is its own: as large as the largest port's where the TAP allows (net_tap
+  // stops at 1500); larger packets for the host kernel are still delivered (a tun write is not
+  // bound by the MTU), and what the kernel sends follows the kernel's own path MTU.
+  rte_eth_dev_info xinfo{};
+  unsigned xmax = rte_eth_dev_info_get(x.eth_id, &xinfo) == 0 ? device_max_mtu(xinfo) : 1500u;
+  x.mtu = uint16_t(std::min(std::max(max_mtu, 1500u), std::max(xmax, 1280u)));
   if (!start_port(x.eth_id, 1, uint16_t(nw + 1), x.mtu, rt.pool, false, &x.nb_rxq, err)) {
     *err = "exception port: " + *err;
     return false;

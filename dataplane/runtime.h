@@ -42,6 +42,7 @@ struct NeighEntry {
   bool permanent = false;          // configured by the operator: never probed or expired
   std::deque<rte_mbuf*> hold;      // packets waiting for resolution (bounded)
   uint64_t hold_since_ms = 0;
+  uint64_t last_used_ms = 0;       // created, a packet held for it, or a reply learned
 
   static uint64_t pack(const rte_ether_addr& a) {
     uint64_t v = 0;
@@ -125,7 +126,14 @@ struct Runtime {
 
   CounterSet* counters = nullptr;
   std::atomic<bool> running{true};
+  // Set once the configured state (routes, static tunnels, services) is in place: until then
+  // workers receive nothing, so early packets wait in the ports' queues instead of being dropped
+  // as no_route and answered with ICMP unreachable.
+  std::atomic<bool> forwarding{false};
   uint64_t icmp_rate_per_sec = 1000;     // ICMP errors per worker per second
+  // packets per second per port and worker that may go to the control thread (ARP, ND, packets
+  // waiting for a neighbour): a flood cannot starve it; the rest is dropped and counted
+  uint64_t control_rate_per_sec = 2000;
 };
 
 struct NeighKey {

@@ -116,9 +116,14 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
   std::memcpy(sa->remote_b, p.remote.bytes.data(), 16);
   sa->soft = p.soft;
   sa->hard = p.hard;
-  sa->owner_queue = uint16_t(id % rt_.n_workers);
+  // inbound SAs are spread round robin over the workers (the SA id alternates between outbound
+  // and inbound SAs, so id % workers would give every inbound SA of a tunnel pair one worker)
+  if (p.inbound) sa->owner_queue = uint16_t(next_owner_++ % rt_.n_workers);
   sa->replay.init(p.replay_window, p.esn);
-  if (!p.inbound) sa->seq.store(p.seq_start, std::memory_order_relaxed);
+  if (!p.inbound) {
+    sa->seq.store(p.seq_start, std::memory_order_relaxed);
+    sa->seq_limit.store(p.seq_limit, std::memory_order_relaxed);
+  }
   SaRt* raw = sa.release();
   sas_[id] = raw;
   ctl_[id] = {monotonic_ms(), p.soft_seconds, p.hard_seconds, p.algo};
@@ -247,6 +252,7 @@ nlohmann::ordered_json SaTable::sas_json() const {
                  {"bytes", sa->bytes.load(std::memory_order_relaxed)},
                  {"seq", sa->inbound ? sa->replay.top() : last_seq(*sa)},
                  {"replay_window", sa->inbound ? sa->replay.size() : 0},
+                 {"owner_worker", sa->inbound ? int(sa->owner_queue) : -1},
                  {"age_seconds", age},
                  {"hard_seconds_left",
                   ctl_[id].hard_seconds ? int64_t(ctl_[id].hard_seconds) - int64_t(age) : -1},

@@ -35,7 +35,8 @@ struct Runtime;
   X(bad_next_header)      \
   X(selector_mismatch)    \
   X(expired)              \
-  X(inner_malformed)
+  X(inner_malformed)      \
+  X(seq_unreserved)
 
 enum class SaDrop : uint8_t {
 #define X(n) n,
@@ -63,6 +64,7 @@ struct SaParams {
   bool esn = false;
   uint32_t replay_window = 1024;
   uint64_t seq_start = 0;        // outbound: the first packet gets seq_start + 1
+  uint64_t seq_limit = ~uint64_t(0);  // outbound: highest sequence number usable for now
   SaLimits soft, hard;
   uint32_t soft_seconds = 0, hard_seconds = 0;
 };
@@ -86,6 +88,10 @@ struct alignas(64) SaRt {
 
   // outbound: last sequence number used (the next packet gets seq + 1); shared by workers
   alignas(64) std::atomic<uint64_t> seq{0};
+  // outbound: the highest sequence number that may be used. The control thread raises it only
+  // after the reservation is on disk (manually keyed SAs, control/state/seq_store.h), so a
+  // restart can never send a (key, sequence number) pair twice. ~0 = no reservation needed.
+  std::atomic<uint64_t> seq_limit{~uint64_t(0)};
   std::atomic<uint64_t> bytes{0}, packets{0};
   std::atomic<uint8_t> soft_fired{0};
   std::atomic<uint8_t> expired{0};  // hard limit, seq exhaustion or deleted: drop everything
@@ -144,6 +150,7 @@ class SaTable {
   std::vector<std::unique_ptr<TunnelRt>> tunnels_;  // index = id; [0] unused
   std::unordered_map<std::string, uint32_t> tunnel_ids_;
   uint32_t next_sa_ = 1;
+  uint32_t next_owner_ = 0;  // round robin of inbound SAs over the workers
   std::vector<uint32_t> free_sas_;
 };
 

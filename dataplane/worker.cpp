@@ -87,6 +87,7 @@ class Worker {
       : rt_(rt), q_(uint16_t(index)), lcore_(rte_lcore_id()), c_(rt->counters->lcore[lcore_]) {
     tsc_hz_ = rte_get_tsc_hz();
     icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
+    for (auto& b : ctl_bucket_) b = {rt->control_rate_per_sec / 10 + 1, rte_rdtsc()};
     icmp_last_ = rte_rdtsc();
     for (auto& t : tx_) t.n = 0;
     engine_ = crypto::Engine::create();
@@ -101,6 +102,11 @@ class Worker {
       rt_->running.store(false);
       return;
     }
+    // Not yet an RCU reader: the control thread's grace periods while it installs the
+    // configuration do not wait for workers that read nothing.
+    while (!rt_->forwarding.load(std::memory_order_acquire) &&
+           rt_->running.load(std::memory_order_relaxed))
+      rte_delay_us_sleep(100);
     rte_rcu_qsbr_thread_register(rt_->qsbr, lcore_);
     rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
     rte_mbuf* pkts[kMaxBurst];
@@ -244,8 +250,43 @@ class Worker {
     send(rt_->exception_port, m);
   }
 
+  // Token bucket per port for what goes to the control thread (burst: 100 ms worth).
+  bool control_allowed(uint16_t pi) {
+    CtlBucket& b = ctl_bucket_[pi];
+    const uint64_t rate = rt_->control_rate_per_sec;
+    uint64_t now = rte_rdtsc();
+    uint64_t add = (now - b.last) * rate / tsc_hz_;
+    if (add) {
+      b.tokens = std::min(rate / 10 + 1, b.tokens + add);
+      b.last = now;
+    }
+    if (!b.tokens) return false;
+    --b.tokens;
+    return true;
+  }
+
+  // RFC 4861 7.1.1 / 7.1.2 checks that need no state, done here so that only plausible NS/NA
+  // reach the control thread: hop limit 255 (never forwarded), code 0, and a destination that
+  // is ours: one of the port's addresses, a solicited-node multicast address or all-nodes.
+  bool nd_acceptable(const uint8_t* f, const Parsed& p, const PortRt& port) const {
+    const uint8_t* ip6 = f + p.l3_off;
+    if (ip6[7] != 255 || p.l4_off + 2 > p.l3_off + p.l3_len || f[p.l4_off + 1] != 0) return false;
+    const uint8_t* dst = ip6 + 24;
+    static const uint8_t kSolicited[13] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+    static const uint8_t kAllNodes[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (std::memcmp(dst, kSolicited, 13) == 0 || std::memcmp(dst, kAllNodes, 16) == 0)
+      return true;
+    for (const auto& a : port.addrs)
+      if (a.addr.is_v6() && std::memcmp(a.addr.bytes.data(), dst, 16) == 0) return true;
+    return false;
+  }
+
   // Hands m to the control thread to resolve (port, ip) and transmit later.
   void hold(rte_mbuf* m, uint16_t out_pi, uint8_t family, const uint8_t* ip) {
+    if (!control_allowed(out_pi)) {
+      drop(m, Drop::control_rate_limited);
+      return;
+    }
     HoldMeta* h = hold_meta(m);
     h->family = family;
     h->port = out_pi;
@@ -717,6 +758,9 @@ class Worker {
       }
       bool alive = fit > 0;
       uint64_t base = alive ? sa->seq.fetch_add(fit, std::memory_order_relaxed) : 0;
+      // sequence numbers past the persisted reservation are never used (a restart would repeat
+      // them); the control thread raises the limit long before traffic gets there
+      const uint64_t limit = sa->seq_limit.load(std::memory_order_acquire);
       for (unsigned r = 0; r < run; ++r, ++i) {
         rte_mbuf* m = out[i].m;
         const Parsed& p = out[i].p;
@@ -729,6 +773,10 @@ class Worker {
         }
         if (!alive) {
           sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+          continue;
+        }
+        if (seq > limit) {
+          sa_drop(sa, SaDrop::seq_unreserved, m, Drop::esp_seq_unreserved);
           continue;
         }
         if (prepare_out(m, sa, p, seq, ops[k])) {
@@ -928,6 +976,10 @@ class Worker {
         continue;
       }
       if (p.l3 == L3::kArp) {
+        if (!control_allowed(pi)) {
+          drop(m, Drop::control_rate_limited);
+          continue;
+        }
         c_.event(Event::arp_to_control);
         ctl[nc++] = m;
         continue;
@@ -947,6 +999,14 @@ class Worker {
         if (p.l4_proto == 58 && !from_kernel && p.l4_off < m->data_len) {
           uint8_t type = f[p.l4_off];
           if (type == 135 || type == 136) {  // neighbour solicitation / advertisement
+            if (!nd_acceptable(f, p, port)) {
+              drop(m, Drop::nd_invalid);
+              continue;
+            }
+            if (!control_allowed(pi)) {
+              drop(m, Drop::control_rate_limited);
+              continue;
+            }
             c_.event(Event::nd_to_control);
             ctl[nc++] = m;
             continue;
@@ -1012,6 +1072,10 @@ class Worker {
   rte_mbuf* gen_[kMaxBurst];
   unsigned n_gen_ = 0;
   uint64_t tsc_hz_, icmp_tokens_, icmp_last_;
+  struct CtlBucket {
+    uint64_t tokens = 0, last = 0;
+  };
+  CtlBucket ctl_bucket_[kMaxPorts];
 };
 
 }  // namespace

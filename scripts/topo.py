@@ -136,6 +136,9 @@ class Topology:
         inst = config.setdefault("instance", {})
         inst.setdefault("control_socket", gw.socket)
         inst.setdefault("file_prefix", "espgw-%s-%s" % (self.prefix, name))
+        # sequence reservations of static tunnels: kept across restarts of this gateway within
+        # the topology, gone with it
+        inst.setdefault("state_dir", os.path.join(gw.dir, "state"))
         dp = inst.setdefault("dataplane", {})
         dp.setdefault("hugepages", False)
         dp.setdefault("memory_mb", 512)
@@ -146,13 +149,28 @@ class Topology:
         for f, data in config.pop("_files", {}).items():
             path = os.path.join(gw.dir, f)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as fh:
+            # key files must be private (espgw refuses group/world-readable ones)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
                 fh.write(data)
+            os.chmod(path, 0o600)
         cfg_path = os.path.join(gw.dir, "espgw.yaml")
         with open(cfg_path, "w") as f:
             json.dump(config, f, indent=1)
+        return self._launch(gw, timeout)
+
+    def restart_gateway(self, name, sig=signal.SIGTERM, timeout=60):
+        """Stops gateway `name` with sig (SIGKILL: a crash) and starts it again in its namespace
+        with the same config and state directory. Its taps are new: attach them again.
+        Returns (exit code of the old process, the new Gateway)."""
+        old = self.gateways[name]
+        rc = self.stop_gateway(name, sig=sig)
+        return rc, self._launch(Gateway(self, name, old.config), timeout, append_log=True)
+
+    def _launch(self, gw, timeout, append_log=False):
+        name = gw.name
+        cfg_path = os.path.join(gw.dir, "espgw.yaml")
         exe = os.path.join(build_dir(), "dataplane/espgw")
-        logf = open(gw.log, "w")
+        logf = open(gw.log, "a" if append_log else "w")
         p = subprocess.Popen(["ip", "netns", "exec", gw.ns, exe, "--config", cfg_path],
                              stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         gw.pid = p.pid  # `ip netns exec` execs, so this is espgw itself
@@ -281,9 +299,11 @@ WAN = {"gw1": ("198.51.100.1/24", "2001:db8:ff::1/64"), "gw2": ("198.51.100.2/24
 
 
 def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=False,
-                replay_window=1024, lifetime=None, dataplane=None):
+                replay_window=1024, lifetime=None, dataplane=None, split_v6=False):
     """Config of gw1 or gw2; keys = {"1to2": hex, "2to1": hex} shared by both sides.
-    dataplane: extra instance.dataplane settings (e.g. {"workers": 2})."""
+    dataplane: extra instance.dataplane settings (e.g. {"workers": 2}).
+    split_v6: a second tunnel "to-<peer>-v6" between the same outer addresses (SPIs 0x1002/0x2002,
+    keys "1to2b"/"2to1b") carries the inner IPv6 prefix; the first one carries IPv4."""
     me, peer = (name, "gw2" if name == "gw1" else "gw1")
     side = "a" if name == "gw1" else "b"
     lan = BASIC[side]
@@ -299,6 +319,15 @@ def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=F
     if lifetime:
         tunnel.update(lifetime)
     o4, o6 = other["host4"].split("/")[0], other["host6"].split("/")[0]
+    tunnels, v6_tunnel, files = [tunnel], "to-" + peer, {}
+    if split_v6:
+        t6 = dict(tunnel, name="to-%s-v6" % peer,
+                  outbound={"spi": spi[out_key] + 1, "algo": algo, "key_file": "keys/out6.hex"},
+                  inbound={"spi": spi[in_key] + 1, "algo": algo, "key_file": "keys/in6.hex"})
+        tunnels.append(t6)
+        v6_tunnel = t6["name"]
+        files = {"keys/out6.hex": keys[out_key + "b"] + "\n",
+                 "keys/in6.hex": keys[in_key + "b"] + "\n"}
     return {
         "gateway": {"name": "%s-%s" % (prefix, name), "asn": 65010,
                     "instances": [{"public_ip": WAN[me][0].split("/")[0]}]},
@@ -307,11 +336,12 @@ def pair_config(prefix, name, algo, keys, outer_v6=False, udp_encap=False, esn=F
                        "addresses": [lan["gw4"], lan["gw6"]]},
                       {"name": "wan", "device": "net_tap_w,iface=%sw%s" % (prefix, name[-1]),
                        "addresses": list(WAN[me])}],
-            "tunnels": [tunnel],
+            "tunnels": tunnels,
             "routes": [{"prefix": other["gw4"].rsplit(".", 1)[0] + ".0/24", "tunnel": "to-" + peer},
-                       {"prefix": other["gw6"].split("::")[0] + "::/64", "tunnel": "to-" + peer}],
+                       {"prefix": other["gw6"].split("::")[0] + "::/64", "tunnel": v6_tunnel}],
             "exception_iface": "espgw0", "dataplane": dict(dataplane or {})},
-        "_files": {"keys/out.hex": keys[out_key] + "\n", "keys/in.hex": keys[in_key] + "\n"},
+        "_files": dict(files, **{"keys/out.hex": keys[out_key] + "\n",
+                                 "keys/in.hex": keys[in_key] + "\n"}),
     }
 
 
@@ -327,7 +357,7 @@ def attach_pair_member(topo, gw, name, side):
 def up_pair(topo, algo="aes128gcm16", outer_v6=False, udp_encap=False, esn=False, keys=None,
             **kw):
     """host A -- gw1 == (bridge in namespace 'wan') == gw2 -- host B. Returns (gw1, gw2, keys)."""
-    keys = keys or {d: os.urandom(KEYMAT[algo]).hex() for d in ("1to2", "2to1")}
+    keys = keys or {d: os.urandom(KEYMAT[algo]).hex() for d in ("1to2", "2to1", "1to2b", "2to1b")}
     topo.add_ns("a")
     topo.add_ns("b")
     topo.add_segment("wan")

@@ -1,6 +1,7 @@
 #include "control/api/server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,25 +23,10 @@ uint64_t now_ms() {
   return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
-void write_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += size_t(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      // the reply is larger than the socket buffer: wait for the client briefly
-      fd_set w;
-      FD_ZERO(&w);
-      FD_SET(fd, &w);
-      timeval tv{0, 200000};
-      if (select(fd + 1, nullptr, &w, nullptr, &tv) <= 0) return;
-    } else {
-      return;
-    }
-  }
+// Best effort, never waits: for refusals written to a socket we then close.
+void send_now(int fd, const std::string& s) {
+  ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)n;
 }
 }  // namespace
 
@@ -77,12 +63,18 @@ bool Server::listen(const std::string& path, std::string* err) {
   }
   if (probe >= 0) close(probe);
   unlink(path.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 16) != 0) {
+  // the socket file is created 0660 by bind itself: no window with a wider mode, no chmod by
+  // path (which could follow a link planted in its place)
+  mode_t old_mask = umask(0117);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  umask(old_mask);
+  if (rc != 0 || ::listen(fd, 16) != 0) {
     *err = "control socket " + path + ": " + std::strerror(errno);
     close(fd);
     return false;
   }
-  chmod(path.c_str(), 0660);
+  struct stat st {};
+  sock_gid_ = stat(path.c_str(), &st) == 0 ? st.st_gid : getegid();
   listen_fd_ = fd;
   path_ = path;
   return true;
@@ -92,10 +84,35 @@ void Server::add(const std::vector<std::string>& words, Handler h, std::string h
   cmds_.push_back({words, std::move(h), std::move(help)});
 }
 
-std::vector<int> Server::fds() const {
-  std::vector<int> v{listen_fd_};
-  for (const auto& c : clients_) v.push_back(c.fd);
+std::vector<Server::PollFd> Server::poll_fds() const {
+  std::vector<PollFd> v;
+  if (listen_fd_ >= 0) v.push_back({listen_fd_, POLLIN});
+  for (const auto& c : clients_) v.push_back({c.fd, short(c.replying ? POLLOUT : POLLIN)});
   return v;
+}
+
+bool Server::credentials_ok(int fd) const {
+  ucred cr{};
+  socklen_t len = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) return false;
+  return cr.uid == 0 || cr.uid == geteuid() || cr.gid == sock_gid_;
+}
+
+bool Server::flush(Client& c) {
+  while (c.out_off < c.out.size()) {
+    ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.out_off += size_t(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return false;  // the rest when the client has read some (POLLOUT)
+    } else {
+      return true;  // the client went away: nothing more to do
+    }
+  }
+  return true;
 }
 
 Json Server::dispatch(const Args& argv) const {
@@ -138,45 +155,71 @@ void Server::serve(Client& c) {
   } catch (const std::exception& e) {
     reply = Json{{"ok", false}, {"error", std::string("bad request: ") + e.what()}};
   }
-  write_all(c.fd, reply.dump() + "\n");
+  c.buf.clear();
+  c.buf.shrink_to_fit();
+  c.out = reply.dump() + "\n";
+  c.replying = true;
+  ++stats_.served;
 }
 
 void Server::poll() {
   if (listen_fd_ < 0) return;
-  for (;;) {
+  for (size_t k = 0; k < kMaxAcceptsPerPass; ++k) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) break;
-    clients_.push_back({fd, {}, now_ms() + kClientTimeoutMs});
+    if (!credentials_ok(fd)) {
+      ++stats_.refused_credentials;
+      send_now(fd, R"({"ok":false,"error":"permission denied"})" "\n");
+      close(fd);
+      continue;
+    }
+    if (clients_.size() >= kMaxClients) {
+      ++stats_.refused_busy;
+      send_now(fd, R"({"ok":false,"error":"too many control clients, try again"})" "\n");
+      close(fd);
+      continue;
+    }
+    clients_.push_back({fd, {}, {}, 0, false, now_ms() + deadline_ms_});
   }
   uint64_t now = now_ms();
   for (size_t i = 0; i < clients_.size();) {
     Client& c = clients_[i];
     bool done = false;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = recv(c.fd, buf, sizeof buf, 0);
-      if (n > 0) {
-        c.buf.append(buf, size_t(n));
-        if (c.buf.size() > kMaxRequest) {
-          write_all(c.fd, R"({"ok":false,"error":"request too large"})" "\n");
-          done = true;
-          break;
+    if (!c.replying) {
+      char buf[4096];
+      for (int reads = 0; reads < 32; ++reads) {  // at most 128 KiB per pass and client
+        ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+        if (n > 0) {
+          c.buf.append(buf, size_t(n));
+          if (c.buf.size() > kMaxRequest) {
+            ++stats_.too_large;
+            c.out = R"({"ok":false,"error":"request too large"})" "\n";
+            c.replying = true;
+            break;
+          }
+          if (c.buf.find('\n', c.buf.size() - size_t(n)) != std::string::npos) break;
+          continue;
         }
-        continue;
+        if (n == 0) done = true;  // client closed without a newline: serve what we have
+        else if (errno == EINTR) continue;
+        else if (errno != EAGAIN && errno != EWOULDBLOCK) done = true;
+        break;
       }
-      if (n == 0) done = true;  // client closed without a newline: serve what we have
-      else if (errno == EINTR) continue;
-      else if (errno != EAGAIN) done = true;
-      break;
+      if (!c.replying) {
+        auto nl = c.buf.find('\n');
+        if (nl != std::string::npos) {
+          c.buf.resize(nl);
+          serve(c);
+          done = false;
+        } else if (done && !c.buf.empty()) {
+          serve(c);
+          done = false;
+        }
+      }
     }
-    auto nl = c.buf.find('\n');
-    if (nl != std::string::npos) {
-      c.buf.resize(nl);
-      serve(c);
-      done = true;
-    } else if (done && !c.buf.empty()) {
-      serve(c);
-    } else if (now > c.deadline_ms) {
+    if (c.replying) done = flush(c);
+    if (!done && now > c.deadline_ms) {
+      ++stats_.timed_out;
       done = true;
     }
     if (done) {

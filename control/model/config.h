@@ -145,7 +145,8 @@ struct StaticTunnel {
   IpAddr remote;              // outer destination
   bool udp_encap = false;     // RFC 3948, UDP 4500 <-> 4500
   bool esn = false;
-  uint32_t replay_window = 1024;
+  uint32_t replay_window = 1024;  // 64..4096; 0 only with anti_replay: false
+  bool anti_replay = true;        // false: no replay check (explicit, warned at start)
   uint16_t tcp_mss_clamp = 1350;
   std::vector<Prefix> traffic_selectors;  // inner sources accepted inbound; empty = any
   StaticSa outbound;
@@ -159,13 +160,17 @@ struct Dataplane {
   unsigned workers = 1;          // worker lcores (the main lcore runs control)
   std::string lcores;            // EAL lcore list, e.g. "0-1"; default "0-<workers>"
   bool hugepages = true;         // false: --no-huge (virtual mode)
-  unsigned memory_mb = 1024;     // -m
+  unsigned memory_mb = 2048;     // -m: holds the default tables (dataplane/sizing.h)
   unsigned mbufs = 16384;        // per-socket mbuf pool
   unsigned burst = 32;
   unsigned idle_sleep_us = 0;    // >0: a worker that found nothing for a while sleeps this long
   unsigned max_routes_v4 = 1 << 20;
   unsigned max_routes_v6 = 1 << 16;
   unsigned max_neighbors = 4096;
+  // ARP/ND and packets awaiting a neighbour that may go to the control thread, per second, per
+  // port and worker; the rest is dropped (control_rate_limited)
+  unsigned control_pps = 2000;
+  Mark mark;  // of the `dataplane:` mapping (unknown when absent)
 };
 
 struct Instance {
@@ -176,6 +181,9 @@ struct Instance {
   std::string exception_iface = "espgw0";  // host-kernel TAP carrying the gateway's own addresses
   std::string control_socket;              // default "/run/espgw/<gateway>-<index>.sock"
   std::string file_prefix;                 // DPDK --file-prefix; default "espgw-<gateway>-<index>"
+  // Durable state (sequence-number reservations of static tunnels); relative paths are taken
+  // from the config file's directory. Default "/var/lib/espgw".
+  std::string state_dir;
   Dataplane dataplane;
   Mark mark;
 };

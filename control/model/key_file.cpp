@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -31,6 +32,14 @@ std::string read_file(const std::string& path, WipedBuffer* out) {
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return "'" + path + "' is not a regular file";
+  }
+  // like ssh with private keys: a secret others can read is refused, not just warned about
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return "'" + path + "' is accessible by group or others (mode " + mode +
+           "); a key file must be private: chmod 600 '" + path + "'";
   }
   if (st.st_size > off_t(kMaxKeyFile)) {
     ::close(fd);

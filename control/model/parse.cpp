@@ -171,6 +171,7 @@ void fill_defaults(Config* c) {
   const std::string id = c->gateway.name + "-" + std::to_string(in.index);
   if (in.control_socket.empty()) in.control_socket = "/run/espgw/" + id + ".sock";
   if (in.file_prefix.empty()) in.file_prefix = "espgw-" + id;
+  if (in.state_dir.empty()) in.state_dir = "/var/lib/espgw";
   if (in.dataplane.lcores.empty())
     in.dataplane.lcores = "0-" + std::to_string(in.dataplane.workers);
 }

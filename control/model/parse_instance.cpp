@@ -98,6 +98,7 @@ void parse_tunnel(Reader& r, const Field& f, const std::string& key_dir, StaticT
                {"udp_encap", [&](const Field& v) { r.read(v, &t->udp_encap); }},
                {"esn", [&](const Field& v) { r.read(v, &t->esn); }},
                {"replay_window", [&](const Field& v) { r.read_uint(v, &t->replay_window); }},
+               {"anti_replay", [&](const Field& v) { r.read(v, &t->anti_replay); }},
                {"tcp_mss_clamp", [&](const Field& v) { r.read_uint(v, &t->tcp_mss_clamp); }},
                {"traffic_selectors", [&](const Field& v) { r.read(v, &t->traffic_selectors); }},
                {"outbound", [&](const Field& v) { parse_sa(r, v, key_dir, &t->outbound); }, true},
@@ -108,6 +109,7 @@ void parse_tunnel(Reader& r, const Field& f, const std::string& key_dir, StaticT
 }
 
 void parse_dataplane(Reader& r, const Field& f, Dataplane* d) {
+  d->mark = f.mark;
   r.map(f, {
                {"workers", [&](const Field& v) { r.read_uint(v, &d->workers); }},
                {"lcores", [&](const Field& v) { r.read(v, &d->lcores); }},
@@ -119,6 +121,7 @@ void parse_dataplane(Reader& r, const Field& f, Dataplane* d) {
                {"max_routes_v4", [&](const Field& v) { r.read_uint(v, &d->max_routes_v4); }},
                {"max_routes_v6", [&](const Field& v) { r.read_uint(v, &d->max_routes_v6); }},
                {"max_neighbors", [&](const Field& v) { r.read_uint(v, &d->max_neighbors); }},
+               {"control_pps", [&](const Field& v) { r.read_uint(v, &d->control_pps); }},
            });
 }
 
@@ -150,8 +153,10 @@ void parse_instance(Reader& r, const Field& f, const std::string& key_dir, Insta
             {"exception_iface", [&](const Field& v) { r.read(v, &in->exception_iface); }},
             {"control_socket", [&](const Field& v) { r.read(v, &in->control_socket); }},
             {"file_prefix", [&](const Field& v) { r.read(v, &in->file_prefix); }},
+            {"state_dir", [&](const Field& v) { r.read(v, &in->state_dir); }},
             {"dataplane", [&](const Field& v) { parse_dataplane(r, v, &in->dataplane); }},
         });
+  if (!in->state_dir.empty()) in->state_dir = resolve(key_dir, in->state_dir);
 }
 
 }  // namespace espgw::model::internal

@@ -134,6 +134,11 @@ void tunnel_sas(const Config& c, Errors& e) {
       add(e, c, t.outbound.mark, f + ".outbound.seq_start",
           std::to_string(t.outbound.seq_start) + " leaves no sequence number" +
               (t.esn ? "" : " (without esn the last one is 4294967295)"));
+    // one key for both directions would let a reflected packet pass the ICV check and, with an
+    // AEAD, make both sides use the same (key, nonce) pairs
+    if (!t.outbound.key.empty() && t.outbound.key.equals(t.inbound.key))
+      add(e, c, t.inbound.mark, f + ".inbound.key_file",
+          "the inbound key is the same as the outbound key; each direction needs its own");
     auto [it, fresh] = inbound_spis.emplace(t.inbound.spi, i);
     if (!fresh)
       add(e, c, t.inbound.mark, f + ".inbound.spi",
@@ -147,7 +152,14 @@ void tunnel_settings(const Config& c, Errors& e) {
   for (size_t i = 0; i < in.tunnels.size(); ++i) {
     const StaticTunnel& t = in.tunnels[i];
     const std::string f = at("instance.tunnels", i);
-    util::range(e, c, t.mark, f + ".replay_window", t.replay_window, 64, 4096);
+    if (!t.anti_replay) {
+      // no window: replay_window is not used
+    } else if (t.replay_window == 0) {
+      add(e, c, t.mark, f + ".replay_window",
+          "0 turns the anti-replay check off; say so with 'anti_replay: false'");
+    } else {
+      util::range(e, c, t.mark, f + ".replay_window", t.replay_window, 64, 4096);
+    }
     util::mss_clamp(e, c, t.mark, f + ".tcp_mss_clamp", t.tcp_mss_clamp);
     lifetime_order(e, c, t.mark, f, "bytes", t.soft_lifetime.bytes, t.hard_lifetime.bytes);
     lifetime_order(e, c, t.mark, f, "packets", t.soft_lifetime.packets, t.hard_lifetime.packets);
@@ -178,6 +190,8 @@ void dataplane_ranges(const Config& c, Errors& e) {
   const Mark m = c.instance.mark;
   util::range(e, c, m, "instance.dataplane.workers", d.workers, 1, 64);
   util::range(e, c, m, "instance.dataplane.burst", d.burst, 1, 256);
+  util::range(e, c, m, "instance.dataplane.control_pps", d.control_pps, 10, 1000000);
+  util::range(e, c, m, "instance.dataplane.max_neighbors", d.max_neighbors, 16, 1u << 20);
   if (d.mbufs < 1024)
     add(e, c, m, "instance.dataplane.mbufs",
         std::to_string(d.mbufs) + " is below the minimum 1024");

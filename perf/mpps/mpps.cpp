@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -488,6 +489,8 @@ model::Config make_config(const Options& o, uint32_t routes_eff, const std::stri
   in.exception_iface.clear();  // no exception TAP
   in.control_socket = "/tmp/espgw-perf-" + std::to_string(getpid()) + ".sock";
   in.file_prefix = "espgw-perf";
+  // sequence reservations of this run only (removed at exit)
+  in.state_dir = "/tmp/espgw-perf-" + std::to_string(getpid()) + ".state";
   in.dataplane.workers = n_workers;
   in.dataplane.mbufs = 8192;  // the gateway's own pool (ICMP, fragments): unused here
   in.dataplane.burst = kBurst;
@@ -514,7 +517,7 @@ model::Config make_config(const Options& o, uint32_t routes_eff, const std::stri
       t.name = "t" + std::to_string(i);
       t.local = IpAddr::v4(kWanAddr);
       t.remote = IpAddr::v4(kPeerBase + i + 1);
-      t.replay_window = 0;  // the decrypt workload replays a fixed set of packets
+      t.anti_replay = false;  // the decrypt workload replays a fixed set of packets
       t.tcp_mss_clamp = 0;
       t.outbound.spi = kOutSpiBase + i;
       t.outbound.algo = o.algo;
@@ -687,6 +690,13 @@ int run(const Options& o) {
   uint64_t t_setup = rte_rdtsc();
   const uint64_t hz = rte_get_tsc_hz();
   model::Config cfg = make_config(o, routes_eff, lan_dev, wan_dev, nw);
+  struct StateDirCleanup {
+    std::string dir;
+    ~StateDirCleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } state_cleanup{cfg.instance.state_dir};
   std::vector<Json> results;
   {
     dp::Gateway gw;

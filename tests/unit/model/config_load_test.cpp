@@ -444,6 +444,24 @@ TEST_F(Load, PskFileErrors) {
   EXPECT_TRUE(has_error(r.errors, "connections[0]", "'shared_key_file'"));
 }
 
+TEST_F(Load, KeyFilesOthersCanReadAreRefused) {
+  dir.write("open.psk", "site5-very-secret-psk\n");
+  std::filesystem::permissions(dir.file("open.psk"), std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto r = load_edit("shared_key_file: psk", "shared_key_file: open.psk");
+  EXPECT_TRUE(has_error(r.errors, "connections[0].shared_key_file",
+                        "accessible by group or others (mode 0604)"))
+      << dump(r.errors);
+  EXPECT_TRUE(has_error(r.errors, "connections[0].shared_key_file", "chmod 600"));
+  expect_no_secret(r, "site5-very-secret-psk");
+  std::filesystem::permissions(dir.file("open.psk"), std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::replace);
+  std::filesystem::permissions(dir.file("open.psk"), std::filesystem::perms::owner_read,
+                               std::filesystem::perm_options::add);
+  r = load_edit("shared_key_file: psk", "shared_key_file: open.psk");
+  EXPECT_TRUE(has_error(r.errors, "connections[0].shared_key_file", "mode 0440"));
+}
+
 TEST_F(Load, PskKeepsInnerWhitespaceAndAbsolutePathsWork) {
   dir.write("sub/k.psk", " two words \n");
   auto r = load_edit("shared_key_file: psk", "shared_key_file: " + dir.file("sub/k.psk"));
@@ -473,12 +491,19 @@ const std::string kKeyHex = "7365637265746b65795f3031323334353637383961";  // 21
 TEST_F(Load, StaticKeyFiles) {
   const std::string good = "0X00112233445566778899aabbccddeeff 01020304\n";
   dir.write("out.hex", good);
-  dir.write("in.hex", "  00112233445566778899AABBCCDDEEFF\n\t01020304  \n\n");
+  dir.write("in.hex", "  00112233445566778899AABBCCDDEEFF\n\t01020305  \n\n");
   auto r = load(kMinimal + kTunnel);
   ASSERT_TRUE(r.config) << dump(r.errors);
   EXPECT_EQ(r.config->instance.tunnels[0].outbound.spi, 512u);
-  EXPECT_TRUE(
-      r.config->instance.tunnels[0].inbound.key.equals(r.config->instance.tunnels[0].outbound.key));
+  const uint8_t in_key[20] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99,
+                              0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01, 0x02, 0x03, 0x05};
+  EXPECT_TRUE(r.config->instance.tunnels[0].inbound.key.equals(Secret(in_key, sizeof in_key)));
+  // the same key for both directions is refused
+  dir.write("in.hex", good);
+  r = load(kMinimal + kTunnel);
+  EXPECT_TRUE(has_error(r.errors, "instance.tunnels[0].inbound.key_file",
+                        "same as the outbound key"))
+      << dump(r.errors);
 
   dir.write("in.hex", kKeyHex);
   r = load(kMinimal + kTunnel);

@@ -14,7 +14,22 @@
 
 namespace espgw::model::testing {
 
+// The example's key files are private (espgw refuses group/world-readable key files); a git
+// checkout makes them 0644, so the tests set 0600 first (git does not track that difference).
+inline void make_example_keys_private() {
+  static bool done = [] {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(std::string(TEST_DATA_DIR) + "/keys", ec))
+      fs::permissions(f.path(), fs::perms::owner_read | fs::perms::owner_write,
+                      fs::perm_options::replace, ec);
+    return true;
+  }();
+  (void)done;
+}
+
 inline std::string data_path(const std::string& name) {
+  make_example_keys_private();
   return std::string(TEST_DATA_DIR) + "/" + name;
 }
 
@@ -56,6 +71,10 @@ class TempDir {
   void write(const std::string& name, const std::string& content) const {
     std::filesystem::create_directories(std::filesystem::path(file(name)).parent_path());
     std::ofstream(file(name), std::ios::binary) << content;
+    std::filesystem::permissions(file(name),
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
   }
 
  private:

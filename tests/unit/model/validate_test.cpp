@@ -478,6 +478,21 @@ TEST_F(Validate, TunnelReplayAndMss) {
   expect_bad(rules::tunnel_settings, "instance.tunnels[0].tcp_mss_clamp");
 }
 
+TEST_F(Validate, TunnelReplayWindowZeroNeedsAntiReplayOff) {
+  c.instance.tunnels[0].replay_window = 0;
+  expect_bad(rules::tunnel_settings, "instance.tunnels[0].replay_window", "anti_replay: false");
+  c.instance.tunnels[0].anti_replay = false;  // said explicitly: accepted (warned at start)
+  expect_good(rules::tunnel_settings);
+}
+
+TEST_F(Validate, TunnelDirectionsNeedTheirOwnKeys) {
+  StaticTunnel& t = c.instance.tunnels[0];
+  t.inbound.algo = t.outbound.algo;
+  t.inbound.key = t.outbound.key;
+  expect_bad(rules::tunnel_sas, "instance.tunnels[0].inbound.key_file",
+             "same as the outbound key");
+}
+
 TEST_F(Validate, TunnelSoftLifetimeBelowHard) {
   c.instance.tunnels[0].soft_lifetime.seconds = 3600;
   expect_bad(rules::tunnel_settings, "instance.tunnels[0].soft_lifetime.seconds", "below");
