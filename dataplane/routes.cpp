@@ -232,7 +232,7 @@ bool RouteTable::apply_prefixes(const std::vector<Prefix>& ps,
 }
 
 bool RouteTable::commit(std::string* err) {
-  ++commits_since_checkpoint_;
+  committed_since_checkpoint_ = true;
   if (dirty_.empty()) return true;
   std::vector<Prefix> todo;
   todo.reserve(dirty_.size());
@@ -280,7 +280,7 @@ void RouteTable::rollback() {
   routes_ = std::move(saved_.routes);
   dirty_ = std::move(saved_.dirty);
   saved_ = {};
-  if (commits_since_checkpoint_ == 0) {
+  if (!committed_since_checkpoint_) {
     dirty_.merge(changed);
     return;
   }

@@ -52,7 +52,7 @@ struct RouteTable {
   // Saves the staged state so a failed multi-part change can be undone.
   void checkpoint() {
     saved_ = {routes_, dirty_};
-    commits_since_checkpoint_ = 0;
+    committed_since_checkpoint_ = false;
   }
   // Restores the routes saved by checkpoint(); what a commit since then changed in the FIB is
   // changed back (a second commit), so "all or nothing" holds for the FIB as well.
@@ -101,7 +101,7 @@ struct RouteTable {
   std::map<Prefix, bool> dirty_;
   std::map<Prefix, std::string> failed_;  // selected but not installed -> why
   Prefix retry_after_{};  // round robin over failed_ across commits
-  unsigned commits_since_checkpoint_ = 0;
+  bool committed_since_checkpoint_ = false;
   struct Saved {
     std::map<Prefix, std::vector<Candidate>> routes;
     std::map<Prefix, bool> dirty;

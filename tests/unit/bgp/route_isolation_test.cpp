@@ -124,7 +124,8 @@ TEST_F(RouteIsolation, Tbl8ExhaustionBlocksNoOtherChange) {
 
   // A withdrawal of an installed /25 always applies ...
   unsigned gone = 0;
-  while (fib_tunnel(host25(gone)) != 7) ++gone;
+  while (gone < n && fib_tunnel(host25(gone)) != 7) ++gone;
+  ASSERT_LT(gone, n);
   routes.del(pfx(slash25(gone)), RouteSource::kBgp);
   EXPECT_TRUE(routes.commit(&err)) << err;
   EXPECT_EQ(fib_tunnel(host25(gone)), 0u);
@@ -142,7 +143,8 @@ TEST_F(RouteIsolation, Tbl8ExhaustionBlocksNoOtherChange) {
 
   // Withdrawing a prefix that never made it into the FIB is no error either.
   unsigned never = 0;
-  while (never == gone || fib_tunnel(host25(never)) == 7) ++never;
+  while (never < n && (never == gone || fib_tunnel(host25(never)) == 7)) ++never;
+  ASSERT_LT(never, n);
   routes.del(pfx(slash25(never)), RouteSource::kBgp);
   EXPECT_TRUE(routes.commit(&err)) << err;
   EXPECT_EQ(shown(slash25(never)), "<none>");
