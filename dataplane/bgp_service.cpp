@@ -494,7 +494,9 @@ void BgpService::fib_commit() {
 api::Json BgpService::peers_json(uint64_t now) const {
   api::Json a = api::Json::array();
   // Seconds since a moment (null if it never happened).
-  auto ago = [now](uint64_t at) { return at ? api::Json((now - std::min(now, at)) / 1000) : api::Json(); };
+  auto ago = [now](uint64_t at) {
+    return at ? api::Json((now - std::min(now, at)) / 1000) : api::Json();
+  };
   auto notification_json = [&](const bgp::NotificationRecord& n) {
     if (n.name.empty()) return api::Json();
     return api::Json{{"code", n.code}, {"subcode", n.subcode}, {"name", n.name},

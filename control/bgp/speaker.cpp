@@ -226,8 +226,8 @@ void Speaker::on_event(PeerId id, const std::string& line, uint64_t now) {
     return;
   }
   ++st.log_lines;
-  std::string out = "peer " + (p ? p->config().name + " (" + p->config().address.str() + ")" : "?") +
-                    ": " + line;
+  std::string out =
+      "peer " + (p ? p->config().name + " (" + p->config().address.str() + ")" : "?") + ": " + line;
   if (st.log_suppressed)
     out += " [" + std::to_string(st.log_suppressed) + " earlier line(s) suppressed]";
   st.log_suppressed = 0;

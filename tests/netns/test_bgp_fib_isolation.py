@@ -18,6 +18,7 @@ from test_bgp_interop import (GOBGP, ONPREM_AS, PEERING, STATE, GoBgp, bgp_secti
                               gw_peer, gw_route, wait_for)
 
 MAX_V4 = 2048
+MAX_V6 = 1024
 TBL8_GROUPS = 256  # Fib::init: clamp(max_routes_v4 / 8, 256, 65535)
 N25 = 400
 
@@ -42,7 +43,7 @@ def small_fib():
         cfg = topo.basic_config(t.prefix)
         bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
                      address_spaces=["10.2.0.0/16"])
-        cfg["instance"]["dataplane"] = {"max_routes_v4": MAX_V4}
+        cfg["instance"]["dataplane"] = {"max_routes_v4": MAX_V4, "max_routes_v6": MAX_V6}
         gw = t.start_gateway("gw", cfg)
         for side in ("a", "b"):
             s = topo.BASIC[side]
@@ -63,6 +64,8 @@ def small_fib():
 def test_refused_routes_block_nothing(small_fib):
     t, gw, d = small_fib
     nsa = t.ns_name("a")
+    # max_prefixes unset: the FIB's capacity (max_routes_v4 + max_routes_v6), not unlimited.
+    assert gw_peer(gw)["max_prefixes"] == MAX_V4 + MAX_V6, gw_peer(gw)
     # More /25s than tbl8 groups, in one go (one gobgp call each, inside one shell).
     script = "; ".join("%s global rib add %s -a ipv4" % (GOBGP, slash25(i)) for i in range(N25))
     r = run(nsa, "sh", "-c", script, timeout=120)
