@@ -87,6 +87,10 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
     IpAddr address;
   };
 
+  uint32_t default_max_prefixes() const {
+    const auto& d = cfg_.instance.dataplane;
+    return uint32_t(std::min<uint64_t>(uint64_t(d.max_routes_v4) + d.max_routes_v6, UINT32_MAX));
+  }
   bool resolve(const bgp::Path& path, NhSpec& nh, std::string* why) const;
   uint32_t live_tunnel(const std::string& name) const;
   std::vector<uint32_t> tunnel_signature() const;
@@ -95,6 +99,7 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   void register_commands();
   api::Json peers_json(uint64_t now) const;
   api::Json routes_json(const api::Args& a) const;
+  std::string fib_reason(const Prefix& p) const;
 
   Control& ctl_;
   const model::Config& cfg_;
@@ -111,6 +116,7 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   std::vector<uint32_t> tunnel_sig_;
   uint64_t fib_errors_ = 0;
   std::string last_fib_error_;
+  uint64_t next_fib_log_ = 0, fib_log_suppressed_ = 0;
 };
 
 bool BgpService::init(std::string* err) {
@@ -137,6 +143,10 @@ bool BgpService::init(std::string* err) {
   sc.local.router_id = local_.is_v4() ? local_.v4_host()
                        : inst.public_ip.is_v4() ? inst.public_ip.v4_host() : 1;
   sc.originate = gw.address_spaces;
+  sc.log = [](const std::string& line) {
+    std::printf("espgw: bgp: %s\n", line.c_str());
+    std::fflush(stdout);
+  };
   speaker_ = std::make_unique<bgp::Speaker>(sc, *this, this);
   for (const auto& conn : cfg_.connections) {
     if (!conn.enable_bgp) continue;
@@ -149,7 +159,10 @@ bool BgpService::init(std::string* err) {
     pc.local_address = local_;
     pc.hold_time = uint16_t(conn.bgp.hold_time);  // validated: 0 or 3..65535
     pc.keepalive = uint16_t(conn.bgp.keepalive_or_default());
-    pc.max_prefixes = conn.bgp.max_prefixes;
+    // Unset (0): the FIB's capacity. More prefixes than the FIB holds can never all forward,
+    // and the limit bounds the peer's share of the RIB (one Path per prefix it announces;
+    // attributes are shared) however much a peer sends.
+    pc.max_prefixes = conn.bgp.max_prefixes ? conn.bgp.max_prefixes : default_max_prefixes();
     pc.max_prefix_action = conn.bgp.max_prefix_action == model::MaxPrefixAction::kDiscard
                                ? bgp::MaxPrefixAction::kDiscard
                            : conn.bgp.max_prefix_action == model::MaxPrefixAction::kWarn
@@ -457,9 +470,22 @@ void BgpService::fib_update(const Prefix& p, const std::vector<const bgp::Path*>
 void BgpService::fib_commit() {
   std::string err;
   if (!ctl_.routes().commit(&err)) {
+    // Only the prefixes of this batch that the FIB refused (RouteTable::commit isolates them);
+    // a peer can cause one per UPDATE, so the log line is rate-limited.
     ++fib_errors_;
     last_fib_error_ = err;
-    std::fprintf(stderr, "espgw: bgp: FIB commit failed: %s\n", err.c_str());
+    const uint64_t now = monotonic_ms();
+    if (now >= next_fib_log_) {
+      next_fib_log_ = now + 10000;
+      std::fprintf(stderr, "espgw: bgp: routes not installed: %s%s\n", err.c_str(),
+                   fib_log_suppressed_
+                       ? (" (" + std::to_string(fib_log_suppressed_) + " similar lines suppressed)")
+                             .c_str()
+                       : "");
+      fib_log_suppressed_ = 0;
+    } else {
+      ++fib_log_suppressed_;
+    }
   }
 }
 
@@ -467,6 +493,15 @@ void BgpService::fib_commit() {
 
 api::Json BgpService::peers_json(uint64_t now) const {
   api::Json a = api::Json::array();
+  // Seconds since a moment (null if it never happened).
+  auto ago = [now](uint64_t at) {
+    return at ? api::Json((now - std::min(now, at)) / 1000) : api::Json();
+  };
+  auto notification_json = [&](const bgp::NotificationRecord& n) {
+    if (n.name.empty()) return api::Json();
+    return api::Json{{"code", n.code}, {"subcode", n.subcode}, {"name", n.name},
+                     {"ago_s", ago(n.at_ms)}};
+  };
   for (const auto& p : speaker_->peers()) {
     const auto& c = p->config();
     const auto& st = p->stats();
@@ -493,13 +528,33 @@ api::Json BgpService::peers_json(uint64_t now) const {
                   {{"as_loop", cnt.refused_loop},
                    {"own_address_space", cnt.refused_own_space},
                    {"first_as", cnt.refused_first_as},
-                   {"max_prefix", cnt.refused_max_prefix}}},
+                   {"max_prefix", cnt.refused_max_prefix},
+                   {"family_not_negotiated", cnt.refused_family}}},
                  {"max_prefixes", c.max_prefixes},
                  {"max_prefix_exceeded", cnt.max_prefix_warned},
                  {"last_error", st.last_error},
-                 {"last_state_change", st.last_reason}});
+                 {"last_state_change", st.last_reason},
+                 {"last_transition", st.last_transition},
+                 {"last_transition_ago_s", ago(st.last_transition_ms)},
+                 {"last_notification_sent", notification_json(st.last_notification_sent)},
+                 {"last_notification_received", notification_json(st.last_notification_received)},
+                 {"notifications_sent", st.notifications_sent},
+                 {"notifications_received", st.notifications_received},
+                 {"sessions_lost", st.sessions_lost},
+                 {"rfc7606",
+                  {{"treat_as_withdraw", cnt.treat_as_withdraw},
+                   {"attribute_discards", cnt.attr_discards},
+                   {"session_resets", st.update_error_resets}}}});
   }
   return a;
+}
+
+std::string BgpService::fib_reason(const Prefix& p) const {
+  if (unresolved_.count(p)) return "next hop unresolved";
+  if (!installed_.count(p)) return "not installed";
+  std::string why = ctl_.routes().failure(p);
+  if (!why.empty()) return why;
+  return "another source's route for the prefix is preferred";
 }
 
 api::Json BgpService::routes_json(const api::Args& args) const {
@@ -521,6 +576,10 @@ api::Json BgpService::routes_json(const api::Args& args) const {
         peer_addr = pr->config().address.str();
       }
       const auto& at = *path.attrs;
+      // Only what the FIB really holds: the route table's selected route for p is BGP's and
+      // was installed (not refused, not overridden by a connection or static route).
+      const bool in_fib = path.peer != bgp::kLocalPeer && sel != e.selected.end() &&
+                          ctl_.routes().installed(p, RouteSource::kBgp);
       api::Json comms = api::Json::array();
       if (at.communities)
         for (uint32_t c : *at.communities) comms.push_back(bgp::community_str(c));
@@ -535,8 +594,10 @@ api::Json BgpService::routes_json(const api::Args& args) const {
                    {"best", sel == e.selected.begin()},
                    {"multipath", sel != e.selected.end()},
                    {"stale", path.stale},
-                   {"in_fib", path.peer != bgp::kLocalPeer && sel != e.selected.end() &&
-                                  installed_.count(p) > 0}});
+                   {"in_fib", in_fib}});
+      // Why a selected learned route does not forward: what the operator needs to act on.
+      if (path.peer != bgp::kLocalPeer && sel != e.selected.end() && !in_fib)
+        a.back()["fib_reason"] = fib_reason(p);
     }
   }
   return a;
@@ -559,6 +620,7 @@ void BgpService::register_commands() {
                              {"established", up},
                              {"loc_rib_prefixes", speaker_->rib().size()},
                              {"fib_routes", installed_.size()},
+                             {"routes_not_installed", ctl_.routes().failed_count()},
                              {"unresolved", unresolved_.size()},
                              {"fib_errors", fib_errors_},
                              {"last_fib_error", last_fib_error_}};

@@ -8,6 +8,7 @@
 #include <rte_rib6.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <vector>
 
 namespace espgw::dp {
@@ -52,7 +53,7 @@ bool Fib::init(const std::string& name, int socket, unsigned max_v4, unsigned ma
   return true;
 }
 
-bool Fib::apply_one(FibCopy& c, const FibChange& ch) {
+int Fib::apply_one(FibCopy& c, const FibChange& ch) {
   const Prefix& p = ch.prefix;
   int rc;
   if (p.addr.is_v4()) {
@@ -64,11 +65,12 @@ bool Fib::apply_one(FibCopy& c, const FibChange& ch) {
     rc = ch.del ? rte_fib6_delete(c.v6, ip, p.len) : rte_fib6_add(c.v6, ip, p.len, ch.nh);
   }
   // Deleting an absent route is not an error for us (idempotent withdrawals).
-  return rc == 0 || (ch.del && rc == -ENOENT);
+  if (ch.del && rc == -ENOENT) return 0;
+  return rc;
 }
 
 namespace {
-// The exact route for a prefix in one copy (from the RIB behind the FIB), for rollback.
+// The exact route for a prefix in one copy (from the RIB behind the FIB).
 struct Prior {
   bool present = false;
   uint64_t nh = 0;
@@ -86,34 +88,58 @@ Prior exact(const FibCopy& c, const Prefix& p) {
   }
   return r;
 }
+
+// What an operator can act on: which limit of the dataplane config was hit.
+std::string fib_error(const FibChange& ch, int rc) {
+  const char* fam = ch.prefix.addr.is_v4() ? "max_routes_v4" : "max_routes_v6";
+  // DIR24_8 / TRIE refuse a prefix that needs a tbl8 group when none is free (ENOSPC); the RIB
+  // behind the FIB refuses a node when it holds max_routes nodes (ENOMEM / ENOSPC).
+  if (rc == -ENOSPC || rc == -ENOMEM)
+    return std::string("FIB full (") + fam + " routes or its tbl8 groups exhausted)";
+  return std::string("FIB refused the route: ") + rte_strerror(-rc);
+}
 }  // namespace
 
-bool Fib::apply(std::span<const FibChange> batch, std::string* err) {
+bool Fib::apply(std::span<const FibChange> batch, std::vector<FibFailure>* failed) {
   if (batch.empty()) return true;
+  std::vector<FibFailure> local;
+  if (!failed) failed = &local;
+  const size_t failed_before = failed->size();
   const FibCopy* cur = active_.load(std::memory_order_relaxed);
   FibCopy& next = cur == &copies_[0] ? copies_[1] : copies_[0];
   FibCopy& old = cur == &copies_[0] ? copies_[0] : copies_[1];
-  // 1. the copy no worker reads; remember what each change replaced so a failure rolls back
-  std::vector<Prior> prior;
-  prior.reserve(batch.size());
+  // 1. the copy no worker reads; a change that does not fit leaves its prefix as it was
+  // (rte_fib_add undoes its own partial work) and the others go on.
+  std::vector<size_t> done;
+  done.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    prior.push_back(exact(next, batch[i].prefix));
-    if (!apply_one(next, batch[i])) {
-      *err = "cannot install " + batch[i].prefix.str() + " (FIB full or invalid)";
-      for (size_t j = i + 1; j-- > 0;) {
-        FibChange undo{batch[j].prefix, uint32_t(prior[j].nh), !prior[j].present};
-        apply_one(next, undo);
-      }
-      return false;  // nothing was published
-    }
+    int rc = apply_one(next, batch[i]);
+    if (rc == 0) done.push_back(i);
+    else failed->push_back({i, fib_error(batch[i], rc)});
   }
+  if (done.empty()) return false;  // nothing changed, nothing to publish
   // 2. publish, 3. wait until no worker can still be reading the old copy
   active_.store(&next, std::memory_order_release);
   rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-  // 4. replay onto the old copy (same content, so it cannot run out of room)
-  for (const auto& ch : batch) apply_one(old, ch);
+  // 4. replay onto the old copy. Both copies see the same sequence of successful operations,
+  // so this fits too; should it not, the change is taken back out of the published copy (after
+  // publishing the old one again) so that both copies agree and the caller is told.
+  std::vector<size_t> diverged;
+  for (size_t i : done)
+    if (apply_one(old, batch[i]) != 0) diverged.push_back(i);
+  if (!diverged.empty()) {
+    active_.store(&old, std::memory_order_release);
+    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    for (size_t i : diverged) {
+      Prior pr = exact(old, batch[i].prefix);
+      apply_one(next, {batch[i].prefix, uint32_t(pr.nh), !pr.present});
+      failed->push_back({i, "FIB copies disagree: change taken back"});
+    }
+    std::sort(failed->begin() + ptrdiff_t(failed_before), failed->end(),
+              [](const FibFailure& a, const FibFailure& b) { return a.index < b.index; });
+  }
   ++generation_;
-  return true;
+  return failed->size() == failed_before;
 }
 
 }  // namespace espgw::dp

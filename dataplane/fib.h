@@ -5,12 +5,17 @@
 // applies a batch of changes to the copy no worker reads, publishes it with one atomic store,
 // waits one RCU grace period (rte_rcu_qsbr) so no worker still reads the old copy, and replays
 // the batch onto it. A lookup therefore sees either the whole batch or none of it.
+//
+// Each change of a batch succeeds or fails on its own: a route that does not fit (the RIB behind
+// the FIB full, or no free tbl8 group for a prefix longer than /24) is left out and reported,
+// and the rest of the batch still applies, so one bad route never blocks the others.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "control/model/ip.h"
 
@@ -31,6 +36,11 @@ struct FibChange {
   bool del = false;
 };
 
+struct FibFailure {
+  size_t index;     // into the batch
+  std::string why;  // "FIB full (max_routes_v4 or tbl8 groups exhausted)"
+};
+
 class Fib {
  public:
   Fib() = default;
@@ -44,14 +54,15 @@ class Fib {
   // Worker side: load once per burst.
   const FibCopy* active() const { return active_.load(std::memory_order_acquire); }
 
-  // Control side: applies the batch atomically as seen by workers. Returns false (and applies
-  // nothing) if the batch does not fit; err says why.
-  bool apply(std::span<const FibChange> batch, std::string* err);
+  // Control side: applies the batch atomically as seen by workers (one publish). Changes that
+  // cannot be applied are skipped and listed in *failed (in batch order); the others apply.
+  // Removing a present or absent route always succeeds. Returns true if nothing failed.
+  bool apply(std::span<const FibChange> batch, std::vector<FibFailure>* failed);
 
   uint64_t generation() const { return generation_; }
 
  private:
-  bool apply_one(FibCopy& c, const FibChange& ch);
+  int apply_one(FibCopy& c, const FibChange& ch);  // 0 or a negative errno
   FibCopy copies_[2];
   std::atomic<const FibCopy*> active_{nullptr};
   rte_rcu_qsbr* qsbr_ = nullptr;

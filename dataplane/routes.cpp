@@ -142,44 +142,167 @@ void RouteTable::release_nh(uint32_t id) {
   free_ids_.push_back(id);
 }
 
-bool RouteTable::commit(std::string* err) {
-  if (dirty_.empty()) return true;
-  std::vector<FibChange> batch;
-  std::vector<uint32_t> acquired, released;
-  for (const auto& [p, _] : dirty_) {
+namespace {
+// Failed prefixes tried again per commit that frees room: bounds the cost of a commit when a
+// peer left many prefixes the FIB cannot hold (each try is one refused rte_fib_add).
+constexpr size_t kRetriesPerCommit = 4096;
+// Failed prefixes named in a commit's error (the rest are counted).
+constexpr size_t kErrorsNamed = 3;
+}  // namespace
+
+void RouteTable::record_failure(const Prefix& p, const std::string& why,
+                                std::vector<std::pair<Prefix, std::string>>* report) {
+  failed_[p] = why;
+  if (report) report->push_back({p, why});
+}
+
+bool RouteTable::apply_prefixes(const std::vector<Prefix>& ps,
+                                std::vector<std::pair<Prefix, std::string>>* report) {
+  // Removals first: the room they free is usable by the additions of the same batch.
+  std::vector<FibChange> dels, adds;
+  for (const Prefix& p : ps) {
     const Candidate* b = best(p);
     auto inst = installed_.find(p);
     if (!b) {
-      if (inst != installed_.end()) {
-        batch.push_back({p, 0, true});
-        released.push_back(inst->second);
-      }
+      failed_.erase(p);
+      if (inst != installed_.end()) dels.push_back({p, 0, true});
       continue;
     }
-    uint32_t id = acquire_nh(b->nh, err);
+    std::string why;
+    uint32_t id = acquire_nh(b->nh, &why);
     if (!id) {
-      for (uint32_t a : acquired) release_nh(a);
-      return false;
+      record_failure(p, why, report);
+      if (inst != installed_.end()) dels.push_back({p, 0, true});
+      continue;
     }
     if (inst != installed_.end() && inst->second == id) {
       release_nh(id);  // unchanged
+      failed_.erase(p);
       continue;
     }
-    acquired.push_back(id);
-    batch.push_back({p, id, false});
+    adds.push_back({p, id, false});
+  }
+  std::vector<FibChange> batch = std::move(dels);
+  batch.insert(batch.end(), adds.begin(), adds.end());
+  if (batch.empty()) return false;
+  std::vector<FibFailure> ff;
+  rt_.fib->apply(batch, &ff);
+  std::vector<uint32_t> released;
+  std::vector<FibChange> stale;  // a refused replacement: the old route must not stay
+  size_t fi = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const FibChange& ch = batch[i];
+    const bool ok = fi == ff.size() || ff[fi].index != i;
+    auto inst = installed_.find(ch.prefix);
+    if (!ok) {
+      const std::string& why = ff[fi++].why;
+      if (ch.del) {  // DPDK does not fail removals; kept as installed so it is tried again
+        record_failure(ch.prefix, "cannot remove from the FIB: " + why, nullptr);
+        continue;
+      }
+      release_nh(ch.nh);
+      record_failure(ch.prefix, why, report);
+      if (inst != installed_.end()) stale.push_back({ch.prefix, 0, true});
+      continue;
+    }
     if (inst != installed_.end()) released.push_back(inst->second);
+    if (ch.del) {
+      installed_.erase(inst);
+    } else {
+      installed_[ch.prefix] = ch.nh;
+      failed_.erase(ch.prefix);
+    }
   }
-  if (!rt_.fib->apply(batch, err)) {
-    for (uint32_t a : acquired) release_nh(a);
-    return false;
-  }
-  for (const auto& ch : batch) {
-    if (ch.del) installed_.erase(ch.prefix);
-    else installed_[ch.prefix] = ch.nh;
+  if (!stale.empty()) {
+    std::vector<FibFailure> ff2;
+    rt_.fib->apply(stale, &ff2);
+    size_t fj = 0;
+    for (size_t i = 0; i < stale.size(); ++i) {
+      if (fj < ff2.size() && ff2[fj].index == i) {
+        ++fj;
+        continue;
+      }
+      auto inst = installed_.find(stale[i].prefix);
+      released.push_back(inst->second);
+      installed_.erase(inst);
+    }
   }
   for (uint32_t r : released) release_nh(r);  // apply() waited for the grace period
+  return !released.empty();
+}
+
+bool RouteTable::commit(std::string* err) {
+  committed_since_checkpoint_ = true;
+  if (dirty_.empty()) return true;
+  std::vector<Prefix> todo;
+  todo.reserve(dirty_.size());
+  for (const auto& [p, _] : dirty_) todo.push_back(p);
   dirty_.clear();
-  return true;
+  std::vector<std::pair<Prefix, std::string>> failed;
+  const bool freed = apply_prefixes(todo, &failed);
+  if (freed && !failed_.empty()) {
+    // Room came free: earlier failures may fit now (round robin, bounded).
+    std::vector<Prefix> retry;
+    auto it = failed_.upper_bound(retry_after_);
+    for (size_t n = 0; n < failed_.size() && retry.size() < kRetriesPerCommit; ++n, ++it) {
+      if (it == failed_.end()) it = failed_.begin();
+      retry.push_back(it->first);
+    }
+    retry_after_ = retry.back();
+    apply_prefixes(retry, nullptr);
+  }
+  if (failed.empty()) return true;
+  *err = "";
+  for (size_t i = 0; i < failed.size() && i < kErrorsNamed; ++i)
+    *err += (i ? "; " : "") + failed[i].first.str() + ": " + failed[i].second;
+  if (failed.size() > kErrorsNamed)
+    *err += " (and " + std::to_string(failed.size() - kErrorsNamed) + " more not installed)";
+  return false;
+}
+
+void RouteTable::rollback() {
+  // Every prefix whose candidates differ from the checkpoint gets its old selection back.
+  for (auto a = routes_.begin(), b = saved_.routes.begin();
+       a != routes_.end() || b != saved_.routes.end();) {
+    if (b == saved_.routes.end() || (a != routes_.end() && a->first < b->first)) {
+      dirty_[a->first] = true;
+      ++a;
+    } else if (a == routes_.end() || b->first < a->first) {
+      dirty_[b->first] = true;
+      ++b;
+    } else {
+      if (a->second != b->second) dirty_[a->first] = true;
+      ++a;
+      ++b;
+    }
+  }
+  std::map<Prefix, bool> changed = std::move(dirty_);
+  routes_ = std::move(saved_.routes);
+  dirty_ = std::move(saved_.dirty);
+  saved_ = {};
+  if (!committed_since_checkpoint_) {
+    dirty_.merge(changed);
+    return;
+  }
+  // Something was committed since the checkpoint: put the FIB back now. The prefixes staged
+  // before the checkpoint stay staged for the caller's next commit.
+  std::vector<Prefix> todo;
+  for (const auto& [p, _] : changed)
+    if (!dirty_.count(p)) todo.push_back(p);
+  apply_prefixes(todo, nullptr);
+}
+
+bool RouteTable::installed(const Prefix& p, RouteSource s) const {
+  const Candidate* b = best(p);
+  return b && b->src == s && installed_.count(p) && !dirty_.count(p) && !failed_.count(p);
+}
+
+std::string RouteTable::failure(const Prefix& p) const {
+  const Candidate* b = best(p);
+  if (!b) return "";
+  if (auto f = failed_.find(p); f != failed_.end()) return f->second;
+  if (dirty_.count(p)) return "not committed yet";
+  return installed_.count(p) ? "" : "not installed";
 }
 
 nlohmann::ordered_json RouteTable::to_json() const {
@@ -217,7 +340,9 @@ nlohmann::ordered_json RouteTable::to_json() const {
                    {"nexthop", nexthop},
                    {"port", port},
                    {"selected", selected},
-                   {"installed", selected && installed_.count(p) && !dirty_.count(p)}});
+                   {"installed", selected && installed_.count(p) && !dirty_.count(p) &&
+                                     !failed_.count(p)}});
+      if (selected && !a.back()["installed"].get<bool>()) a.back()["reason"] = failure(p);
     }
   }
   return a;

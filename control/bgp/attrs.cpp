@@ -89,11 +89,17 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
       continue;
     }
 
-    // RFC 7606 s3: Optional/Transitive bits in conflict with the type code -> the attribute
-    // is malformed and handled with its own approach.
+    // RFC 7606 s3 (c): Optional/Transitive bits in conflict with the type code -> the
+    // attribute is malformed and "treat-as-withdraw" is used, unless the attribute's own
+    // specification says otherwise: not RFC 7606 s7 for ATOMIC_AGGREGATE or AGGREGATOR (their
+    // attribute discard covers only a bad length), but RFC 6793 s6 for the AS4 attributes
+    // (discard, whatever is malformed) and RFC 7606 s5.3 / s7.11 for MP_REACH / MP_UNREACH
+    // (session reset: the NLRI they carry cannot be trusted).
     if ((flags & kTypeBits) != spec->flags) {
-      apply_malformed(*spec, spec->on_malformed, err::update::kAttrFlags, whole,
-                      "attribute flags conflict", out, v);
+      const bool own_rule = spec->on_malformed == Outcome::kSessionReset ||
+                            code == attr::kAs4Path || code == attr::kAs4Aggregator;
+      apply_malformed(*spec, own_rule ? spec->on_malformed : Outcome::kTreatAsWithdraw,
+                      err::update::kAttrFlags, whole, "attribute flags conflict", out, v);
       continue;
     }
     std::string why;

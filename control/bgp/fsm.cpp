@@ -57,7 +57,25 @@ bool Peer::send_raw(const Bytes& msg, bool is_update) {
   return send_msg(main_.id, msg);
 }
 
-void Peer::send_notification(ConnId c, const Notification& n) { send_msg(c, encode_notification(n)); }
+void Peer::send_notification(ConnId c, const Notification& n, uint64_t now) {
+  send_msg(c, encode_notification(n));
+  ++stats_.notifications_sent;
+  stats_.last_notification_sent = {n.code, n.subcode, error_name(n.code, n.subcode), now};
+  owner_.on_event(id_,
+                  std::string("NOTIFICATION sent") +
+                      (c && c == main_.id ? "" : " on a second connection") + ": " +
+                      stats_.last_notification_sent.name,
+                  now);
+}
+
+void Peer::record_received(const Notification& n, const char* where, uint64_t now) {
+  ++stats_.notifications_received;
+  stats_.last_notification_received = {n.code, n.subcode, error_name(n.code, n.subcode), now};
+  owner_.on_event(id_,
+                  std::string("NOTIFICATION received") + where + ": " +
+                      stats_.last_notification_received.name,
+                  now);
+}
 
 void Peer::send_open(ConnId c) {
   Capabilities caps;
@@ -100,9 +118,8 @@ std::optional<Notification> Peer::open_error(const Open& o) const {
 // ---- common transitions --------------------------------------------------------------------
 
 Peer::Next Peer::to_idle(const Notification* send, const std::string& why, uint64_t now) {
-  (void)now;
   if (send && main_.id) {
-    send_notification(main_.id, *send);
+    send_notification(main_.id, *send, now);
     stats_.last_error = "sent: " + error_name(send->code, send->subcode);
     got_notification_ = true;
   }
@@ -121,6 +138,7 @@ Peer::Next Peer::fsm_error(uint8_t subcode, uint64_t now) {
 Peer::Next Peer::on_notification(const Event& e) {
   const auto& n = std::get<Notification>(e.msg->message);
   stats_.last_error = "received: " + error_name(n.code, n.subcode);
+  record_received(n, "", e.now);
   got_notification_ = true;
   return to_idle(nullptr, "NOTIFICATION received: " + error_name(n.code, n.subcode), e.now);
 }
@@ -294,11 +312,13 @@ void Peer::dispatch(const Event& e) {
   if (e.ev == Ev::kTcpAccepted &&
       (state_ == State::kOpenSent || state_ == State::kOpenConfirm ||
        state_ == State::kEstablished)) {
-    if (state_ == State::kEstablished) {
-      send_notification(e.conn, {err::kCease, err::cease::kConnectionRejected, {}});
+    if (state_ == State::kEstablished && !restart_possible()) {
+      send_notification(e.conn, {err::kCease, err::cease::kConnectionRejected, {}}, e.now);
       t_.close(e.conn);
       return;
     }
+    // Established with a peer that announced graceful restart: this may be the peer back from
+    // a restart while its old TCP session is silent but open; its OPEN decides (alt_message).
     close_alt();
     alt_.id = e.conn;
     send_open(e.conn);
@@ -325,6 +345,11 @@ void Peer::enter(State next, const std::string& reason, uint64_t now) {
   state_ = next;
   ++changes_;
   stats_.last_reason = reason;
+  stats_.last_transition = std::string(state_name(old)) + " -> " + state_name(next) +
+                           (reason.empty() ? "" : ": " + reason);
+  stats_.last_transition_ms = now;
+  if (old == State::kEstablished) ++stats_.sessions_lost;
+  owner_.on_event(id_, stats_.last_transition, now);
   if (next == State::kEstablished) {
     stats_.established_at_ms = now;
     ++stats_.established_transitions;
@@ -457,7 +482,7 @@ void Peer::process(Conn& k, uint64_t now) {
     HeaderResult h = decode_header(rest.first(kHeaderLen));
     if (!h.ok) {
       if (is_alt) {
-        send_notification(id, h.error);
+        send_notification(id, h.error, now);
         close_alt();
       } else {
         fail(h.error, "bad message header", now);
@@ -477,6 +502,7 @@ void Peer::process(Conn& k, uint64_t now) {
       continue;
     }
     if (!m.ok()) {
+      if (h.header.type == MsgType::kUpdate) ++stats_.update_error_resets;
       stats_.last_error = "sent: " + error_name(m.notification.code, m.notification.subcode) +
                           " (" + m.reason + ")";
       Notification n = m.notification;
@@ -490,38 +516,68 @@ void Peer::process(Conn& k, uint64_t now) {
     else if (std::holds_alternative<RouteRefresh>(m.message)) ev = Ev::kRouteRefresh;
     dispatch({ev, id, &m, now});
   }
+  // The second connection became the session (collision, graceful restart): what the peer
+  // sent after its OPEN is already buffered there.
+  if (is_alt && main_.id == id && !main_.rx.empty()) process(main_, now);
 }
 
 void Peer::alt_message(const MessageResult& m, uint64_t now) {
   const ConnId id = alt_.id;
   if (!m.ok()) {
-    send_notification(id, m.notification);
+    send_notification(id, m.notification, now);
     close_alt();
     return;
   }
   const Open* o = std::get_if<Open>(&m.message);
   if (!o) {  // anything but OPEN first (a NOTIFICATION included) ends the second connection
-    if (!std::holds_alternative<Notification>(m.message))
-      send_notification(id, {err::kFsm, err::fsm::kUnexpectedInOpenSent, {}});
+    if (const auto* n = std::get_if<Notification>(&m.message))
+      record_received(*n, " on a second connection", now);
+    else
+      send_notification(id, {err::kFsm, err::fsm::kUnexpectedInOpenSent, {}}, now);
     close_alt();
     return;
   }
   if (auto n = open_error(*o)) {
-    send_notification(id, *n);
+    send_notification(id, *n, now);
     close_alt();
+    return;
+  }
+  if (state_ == State::kEstablished) {
+    if (!restart_possible()) {
+      send_notification(id, {err::kCease, err::cease::kCollisionResolution, {}}, now);
+      close_alt();
+      return;
+    }
+    // RFC 4724 s4.2: an OPEN on a new connection while the session with a graceful-restart
+    // peer is Established means the peer restarted. The old session ends as if its TCP
+    // connection had failed (closed without a NOTIFICATION, its routes kept as stale), and
+    // the new connection goes on from its OPEN.
+    close_main();
+    got_notification_ = false;
+    const uint32_t idle_ms = idle_ms_;
+    enter(State::kIdle, "peer restarted: OPEN on a new connection (graceful restart)", now);
+    idle_hold_at_ = 0;  // not an error: no idle hold, no back-off
+    idle_ms_ = idle_ms;
+    main_ = std::move(alt_);
+    alt_ = {};
+    Next n = check_open(*o, now);
+    enter(n.state, n.state == State::kOpenConfirm ? "OPEN received on the new connection"
+                                                  : n.reason,
+          now);
+    if (state_ == State::kIdle && enabled_) idle_hold_at_ = now + jitter(idle_ms_);
     return;
   }
   bool keep_alt;
-  if (state_ == State::kEstablished) keep_alt = false;
-  else if (main_.outgoing == alt_.outgoing) keep_alt = true;  // a newer connection of one kind
+  if (main_.outgoing == alt_.outgoing) keep_alt = true;  // a newer connection of one kind
   else if (local_.router_id < o->bgp_id) keep_alt = !alt_.outgoing;  // keep the remote's
   else keep_alt = alt_.outgoing;                                     // keep ours
   if (!keep_alt) {
-    send_notification(id, {err::kCease, err::cease::kCollisionResolution, {}});
+    send_notification(id, {err::kCease, err::cease::kCollisionResolution, {}}, now);
     close_alt();
     return;
   }
-  if (main_.id) send_notification(main_.id, {err::kCease, err::cease::kCollisionResolution, {}});
+  if (main_.id)
+    send_notification(main_.id, {err::kCease, err::cease::kCollisionResolution, {}}, now);
   close_main();
   main_ = std::move(alt_);
   alt_ = {};

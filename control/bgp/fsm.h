@@ -61,6 +61,13 @@ struct PeerConfig {
   std::optional<IpAddr> next_hop_v4;
 };
 
+// A NOTIFICATION sent or received, for status.
+struct NotificationRecord {
+  uint8_t code = 0, subcode = 0;
+  std::string name;     // error_name(): "Cease / Connection Rejected"
+  uint64_t at_ms = 0;   // when (meaningful when name is set)
+};
+
 struct PeerStats {
   uint64_t msgs_in = 0, msgs_out = 0;
   uint64_t updates_in = 0, updates_out = 0;
@@ -68,6 +75,14 @@ struct PeerStats {
   uint64_t established_at_ms = 0;  // valid in Established
   std::string last_error;          // "sent: Hold Timer Expired", "received: Cease / ..."
   std::string last_reason;         // reason of the last state change
+  // Why the session flapped, for an operator: the last state change ("Established -> Idle:
+  // hold timer expired") and when, the last NOTIFICATION each way, and counters.
+  std::string last_transition;
+  uint64_t last_transition_ms = 0;
+  NotificationRecord last_notification_sent, last_notification_received;
+  uint64_t notifications_sent = 0, notifications_received = 0;
+  uint64_t sessions_lost = 0;        // Established left, for any reason
+  uint64_t update_error_resets = 0;  // RFC 7606 session resets: an UPDATE that could not be used
 };
 
 // What the session reports to its owner (the Speaker).
@@ -80,6 +95,11 @@ class PeerOwner {
   virtual void on_down(PeerId p, bool graceful, uint64_t now) = 0;
   virtual void on_update(PeerId p, const Verdict& v, const Update& u, uint64_t now) = 0;
   virtual void on_route_refresh(PeerId p, const RouteRefresh& r, uint64_t now) = 0;
+  // Something an operator should find in the log: a state change, a NOTIFICATION sent or
+  // received. A peer can cause these at will, so the owner rate-limits them.
+  virtual void on_event(PeerId p, const std::string& line, uint64_t now) {
+    (void)p, (void)line, (void)now;
+  }
 };
 
 struct LocalSpeaker {
@@ -173,7 +193,8 @@ class Peer {
   void start_connect(uint64_t now);
   void send_open(ConnId c);
   bool send_msg(ConnId c, const Bytes& msg);
-  void send_notification(ConnId c, const Notification& n);
+  void send_notification(ConnId c, const Notification& n, uint64_t now);
+  void record_received(const Notification& n, const char* where, uint64_t now);
   void close_main();
   void close_alt();
   void arm_hold(uint64_t now) { hold_at_ = hold_ ? now + uint64_t(hold_) * 1000 : 0; }
@@ -182,6 +203,12 @@ class Peer {
   uint32_t jitter(uint32_t ms);  // 75..100% (RFC 4271 s10)
   std::optional<Notification> open_error(const Open& o) const;
   void alt_message(const MessageResult& m, uint64_t now);
+  // Established with a peer whose OPEN carried the graceful-restart capability (and we help):
+  // a new connection from it may be the peer back from a restart (RFC 4724 s4.2).
+  bool restart_possible() const {
+    return state_ == State::kEstablished && local_.graceful_restart_helper &&
+           remote_open_.caps.graceful_restart.has_value();
+  }
   void process(Conn& c, uint64_t now);  // frames and handles the messages in c.rx
 
   PeerId id_;

@@ -213,16 +213,47 @@ void Speaker::announce_in(Peer& peer, const std::vector<Nlri>& nlri, AfiSafi fam
   }
 }
 
+void Speaker::on_event(PeerId id, const std::string& line, uint64_t now) {
+  if (!cfg_.log) return;
+  Peer* p = peer(id);
+  PeerState& st = state_[id];
+  if (now >= st.log_window_start + kLogWindowMs) {
+    st.log_window_start = now;
+    st.log_lines = 0;
+  }
+  if (st.log_lines >= kLogBurst) {
+    ++st.log_suppressed;
+    return;
+  }
+  ++st.log_lines;
+  std::string out =
+      "peer " + (p ? p->config().name + " (" + p->config().address.str() + ")" : "?") + ": " + line;
+  if (st.log_suppressed)
+    out += " [" + std::to_string(st.log_suppressed) + " earlier line(s) suppressed]";
+  st.log_suppressed = 0;
+  cfg_.log(out);
+}
+
 void Speaker::on_update(PeerId id, const Verdict& v, const Update& u, uint64_t now) {
   Peer& peer = *this->peer(id);
   PeerState& st = state_[id];
   st.counters.attr_discards += v.discarded.size();
   if (v.outcome == Outcome::kTreatAsWithdraw) {
     ++st.counters.treat_as_withdraw;
+    size_t n_withdrawn = 0;
     for (AfiSafi f : {kIpv4Unicast, kIpv6Unicast})
-      for (const auto& n : all_prefixes(u, f)) withdraw_in(id, n.prefix);
+      for (const auto& n : all_prefixes(u, f)) {
+        withdraw_in(id, n.prefix);
+        ++n_withdrawn;
+      }
+    on_event(id,
+             "UPDATE treated as withdraw (RFC 7606), " + std::to_string(n_withdrawn) +
+                 " prefix(es) withdrawn: " + v.reason,
+             now);
     return;
   }
+  if (!v.discarded.empty())
+    on_event(id, "UPDATE attribute(s) discarded (RFC 7606): " + v.reason, now);
   if (auto eor = end_of_rib(u)) {
     // Graceful restart: what the peer did not announce again in this family is gone.
     if (st.stale.count(*eor)) drop_stale(id, *eor);
@@ -249,6 +280,12 @@ void Speaker::on_update(PeerId id, const Verdict& v, const Update& u, uint64_t n
 void Speaker::on_route_refresh(PeerId id, const RouteRefresh& r, uint64_t now) {
   (void)now;
   if (r.subtype != 0) return;
+  // RFC 2918 s4: a ROUTE-REFRESH for an AFI/SAFI not advertised in both OPENs is ignored (no
+  // re-advertisement, no End-of-RIB).
+  if (!peer(id)->family_enabled(r.family)) {
+    ++state_[id].counters.refused_family;
+    return;
+  }
   auto& out = state_[id].adj_out;
   std::erase_if(out, [&](const auto& kv) { return family_of(kv.first) == r.family; });
   queue_all(*peer(id), r.family, false);

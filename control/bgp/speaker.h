@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,7 +32,13 @@ struct SpeakerConfig {
   std::vector<Prefix> originate;  // the gateway's address spaces
   bool export_default = false;    // announce 0.0.0.0/0 and ::/0 learned from a peer to all
   unsigned max_paths = 8;         // multipath (ECMP) width
+  // Operator log lines ("peer site (10.52.255.253): Established -> Idle: hold timer expired"),
+  // at most kLogBurst per peer per kLogWindowMs; unset = no log.
+  std::function<void(const std::string&)> log;
 };
+
+inline constexpr unsigned kLogBurst = 20;
+inline constexpr uint64_t kLogWindowMs = 60'000;
 
 // Where selected routes go (the data-plane FIB through the route table). `paths` holds the
 // selected learned paths of the prefix (best first, then the equal-cost ones); empty = remove.
@@ -91,6 +98,7 @@ class Speaker : public PeerOwner {
   void on_down(PeerId p, bool graceful, uint64_t now) override;
   void on_update(PeerId p, const Verdict& v, const Update& u, uint64_t now) override;
   void on_route_refresh(PeerId p, const RouteRefresh& r, uint64_t now) override;
+  void on_event(PeerId p, const std::string& line, uint64_t now) override;
 
  private:
   struct PeerState {
@@ -101,6 +109,10 @@ class Speaker : public PeerOwner {
     // peer's restart time while it is away, then our stale-path time until its End-of-RIB).
     std::map<AfiSafi, uint64_t> stale;
     PeerCounters counters;
+    // Log rate limit: lines in the current window, and lines left out since the last one.
+    uint64_t log_window_start = 0;
+    unsigned log_lines = 0;
+    uint64_t log_suppressed = 0;
   };
 
   void mark(const Prefix& p) { dirty_.insert(p); }

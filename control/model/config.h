@@ -70,7 +70,7 @@ enum class MaxPrefixAction { kReset, kDiscard, kWarn };
 struct BgpSettings {
   uint32_t hold_time = 180;           // seconds proposed in our OPEN: 0 (no keepalives) or >= 3
   std::optional<uint32_t> keepalive;  // seconds, < hold_time; unset = hold_time / 3
-  uint32_t max_prefixes = 0;          // routes accepted from the peer; 0 = unlimited
+  uint32_t max_prefixes = 0;          // routes accepted from the peer; 0 = the FIB capacity
   // Over the limit: reset the session, discard the new prefixes, or only warn.
   MaxPrefixAction max_prefix_action = MaxPrefixAction::kReset;
   bool advertise_default = false;  // pass a default route learned elsewhere on to this peer

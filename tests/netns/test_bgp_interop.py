@@ -4,7 +4,7 @@ reset and recovery, forwarding over the learned routes; eBGP multihop across an 
 seeds' shape (gateway AS 65010 at 10.12.255.4, on-prem AS 65050 at 10.52.255.253); transit
 on-prem <-> VNet1 <-> VNet2.
 
-Shapes (namespaces prefixed "tg1"/"tg2"/"tg3", daemon files under /tmp/tg1-bgp):
+Shapes (namespaces prefixed "tg1"/"tg2"/"tg3"/"tg6", daemon files under /tmp/tg1-bgp):
   direct:  [a: daemon AS65050 10.1.0.10] -- espgw AS65010 (peering 10.12.255.4) -- [b: host]
   tunnel:  [a: host] -- gw1 AS65010 (10.12.255.4) == ESP == gw2 (plain static tunnel) --
            [b: BIRD AS65050 on 10.52.255.253]
@@ -81,7 +81,8 @@ class Daemon:
 
 
 class Bird(Daemon):
-    def start(self):
+    def start(self, recovery=False):
+        """recovery: start as a graceful restart (`bird -R`, OPEN with the Restart bit)."""
         self.prepare()
         nh6 = "next hop address %s;" % self.v6_nexthop if self.v6_nexthop else ""
         conf = """
@@ -93,24 +94,27 @@ protocol static s4 {{ ipv4; {r4} }}
 protocol static s6 {{ ipv6; {r6} }}
 {extra}
 protocol bgp espgw {{
-  local {local} as {asn};
+  local {local} {lport} as {asn};
   neighbor {peer} as {peer_as};
   multihop 2;
   connect delay time 1;
   connect retry time 3;
   error wait time 1, 5;
   hold time 30; keepalive time 10;
+  {bgp_extra}
   ipv4 {{ import all; export where proto = "s4"; next hop self; }};
   ipv6 {{ import all; export where proto = "s6"; {nh6} }};
 }}
 """.format(d=self.dir, local=self.local, asn=ONPREM_AS, peer=self.peer, peer_as=self.peer_as,
            r4=" ".join("route %s unreachable;" % p for p in self.v4),
            r6=" ".join("route %s unreachable;" % p for p in self.v6), nh6=nh6,
-           extra=getattr(self, "extra", ""))
+           extra=getattr(self, "extra", ""), bgp_extra=getattr(self, "bgp_extra", ""),
+           lport="port %d" % self.local_port if getattr(self, "local_port", None) else "")
         with open(os.path.join(self.dir, "bird.conf"), "w") as f:
             f.write(conf)
         self.ctl = os.path.join(self.dir, "bird.ctl")
-        self.spawn(BIRD, "-f", "-c", os.path.join(self.dir, "bird.conf"), "-s", self.ctl)
+        self.spawn(BIRD, *(["-R"] if recovery else []), "-f", "-c",
+                   os.path.join(self.dir, "bird.conf"), "-s", self.ctl)
         wait_for(lambda: os.path.exists(self.ctl), 10, "bird control socket")
 
     def birdc(self, *args):
@@ -747,3 +751,75 @@ def test_ecmp_over_two_tunnels(ecmp):
     d.birdc("enable", "espgw")
     wait_for(lambda: (fib_bgp(gw1, "10.52.0.0/16") or {}).get("type") == "tunnel-group", 30,
              "group back")
+
+
+# ---- graceful restart: the peer comes back while its old session is silent but open ---------
+
+@pytest.fixture(scope="module")
+def gr_bird():
+    """espgw and a BIRD with graceful restart (namespaces prefixed "tg6")."""
+    t = topo.Topology("tg6")
+    d = None
+    try:
+        t.add_ns("a")
+        t.add_ns("b")
+        cfg = topo.basic_config(t.prefix)
+        bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
+                     address_spaces=["10.2.0.0/16"])
+        gw = t.start_gateway("gw", cfg)
+        for side in ("a", "b"):
+            s = topo.BASIC[side]
+            t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
+                     routes=[("default", s["gw4"].split("/")[0])])
+        os.makedirs(STATE, exist_ok=True)
+        d = Bird(t.ns_name("a"), "bird", "10.1.0.10", PEERING, v6=())
+        d.bgp_extra = "graceful restart on; graceful restart time 120;"
+        d.start()
+        wait_for(lambda: gw_peer(gw)["state"] == "Established", 40, "BIRD session")
+        wait_for(lambda: fib_bgp(gw, "10.50.0.0/16"), 20, "10.50.0.0/16 in the FIB")
+        yield t, gw, d
+    finally:
+        if d:
+            d.stop()
+        t.down()
+
+
+def test_graceful_restart_while_old_session_is_open(gr_bird):
+    """Issue 16.4 (a), RFC 4724 s4.2: BIRD stops answering while its TCP session stays open (the
+    process is frozen, the kernel still ACKs) and a restarted BIRD (`-R`: OPEN with the Restart
+    bit; its own listening port is 1790 since the frozen one holds 179) connects again. espgw
+    takes the new connection, ends the old session as a transport failure and keeps the routes
+    (stale) until BIRD's End-of-RIB; it used to refuse the new connection with Cease/Connection
+    Rejected until the old hold timer expired, and then flushed the routes."""
+    t, gw, d = gr_bird
+    before = gw_peer(gw)["established_transitions"]
+    old = [p for p, exe in d.procs]
+    for p in old:
+        p.send_signal(signal.SIGSTOP)
+    d2 = Bird(d.ns, "bird-restarted", "10.1.0.10", PEERING, v6=())
+    d2.bgp_extra = d.bgp_extra
+    d2.local_port = 1790
+    try:
+        assert gw_peer(gw)["state"] == "Established"  # espgw has not noticed
+        d2.start(recovery=True)
+        # The routes stay in the FIB while the session changes hands (stale at most).
+        def back():
+            assert fib_bgp(gw, "10.50.0.0/16"), "10.50.0.0/16 left the FIB"
+            p = gw_peer(gw)
+            return p["state"] == "Established" and p["established_transitions"] > before
+        wait_for(back, 60, "the restarted BIRD's session")
+        wait_for(lambda: not gw_route(gw, "10.50.0.0/16")[0]["stale"], 30,
+                 "fresh route after BIRD's End-of-RIB")
+        assert fib_bgp(gw, "10.50.0.0/16")
+        p = gw_peer(gw)
+        sent = p["last_notification_sent"]
+        assert not sent or "Connection Rejected" not in sent["name"], p
+        assert "graceful restart" in p["last_transition"] or p["sessions_lost"] >= 1, p
+        assert "peer restarted" in gw.logtext()
+        wait_for(d2.established, 20, "BIRD sees Established")
+    finally:
+        d2.stop()
+        for p in old:  # the frozen BIRD: ours, killed as it is
+            p.send_signal(signal.SIGKILL)
+            p.wait(5)
+        d.procs = []

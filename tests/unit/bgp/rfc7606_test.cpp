@@ -142,10 +142,19 @@ TEST(Rfc7606, WellKnownSentAsOptionalTreatAsWithdraw) {
 TEST(Rfc7606, MedSentAsTransitiveTreatAsWithdraw) {
   ExpectWithdraw(Decode(kMandatory4 + "c0 04 04 00000001"));
 }
-TEST(Rfc7606, AtomicAggregateFlagsErrorAttributeDiscard) {
-  UpdateResult r = Decode(kMandatory4 + "c0 06 00");
-  EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard);
-  EXPECT_TRUE(Discarded(r, attr::kAtomicAggregate));
+// s3 (c): s7.6 only covers a bad length, so wrong flags are treat-as-withdraw (issue 16.4 b).
+TEST(Rfc7606, AtomicAggregateFlagsErrorTreatAsWithdraw) {
+  ExpectWithdraw(Decode(kMandatory4 + "c0 06 00"));  // optional transitive
+  ExpectWithdraw(Decode(kMandatory4 + "00 06 00"));  // well-known but not transitive
+}
+TEST(Rfc7606, AggregatorFlagsErrorTreatAsWithdraw) {
+  ExpectWithdraw(Decode(kMandatory4 + "40 07 08 0000fde9 c0000201"));  // sent as well-known
+}
+TEST(Rfc7606, As4PathFlagsErrorAttributeDiscard) {  // RFC 6793 s6
+  const std::string mandatory2 = kOrigin + "40 02 04 0201 fde9" + kNextHop;
+  UpdateResult r = Decode(mandatory2 + "40 11 06 0201 0000fde9", kNlri, kAs2);
+  EXPECT_EQ(r.outcome, Outcome::kAttributeDiscard) << r.reason;
+  EXPECT_TRUE(Discarded(r, attr::kAs4Path));
 }
 TEST(Rfc7606, MpReachFlagsErrorSessionReset) {
   UpdateResult r = Decode("c0 0e 05 0002 01 00 00" + kOrigin + kAsPath, "");

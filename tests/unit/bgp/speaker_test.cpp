@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/unit/bgp/bgp_sim.h"
+#include "tests/unit/bgp/bgp_test_util.h"
 
 namespace espgw::bgp {
 namespace {
@@ -368,11 +371,23 @@ TEST(Speaker, GracefulRestartWithoutFamiliesKeepsNothing) {
 // Speaker on a recording transport and an integer clock.
 class GracefulRestartTest : public ::testing::Test {
  protected:
-  GracefulRestartTest() : gw(speaker_cfg(65010, "10.12.255.4", {"10.11.0.0/16"}), t, &fib) {
+  GracefulRestartTest() : gw(logged(speaker_cfg(65010, "10.12.255.4", {"10.11.0.0/16"})), t, &fib) {
     auto pc = peer_cfg("site", "10.52.255.253", 65050, "10.12.255.4");
     pc.passive = true;  // only the scripted site opens connections
     p = gw.add_peer(pc);
     gw.start(now);
+  }
+  SpeakerConfig logged(SpeakerConfig c) {
+    c.log = [this](const std::string& line) { log.push_back(line); };
+    return c;
+  }
+  // Log lines containing all of `words`.
+  size_t logged_lines(std::initializer_list<const char*> words) const {
+    size_t n = 0;
+    for (const auto& l : log)
+      n += std::all_of(words.begin(), words.end(),
+                       [&](const char* w) { return l.find(w) != std::string::npos; });
+    return n;
   }
   using Families = std::vector<GracefulRestart::Family>;
   static GracefulRestart::Family fam(AfiSafi f, bool forwarding) { return {f, forwarding}; }
@@ -386,15 +401,16 @@ class GracefulRestartTest : public ::testing::Test {
     ASSERT_EQ(gw.peer(p)->state(), State::kActive);
     conn = ++next_conn;
     ASSERT_TRUE(gw.on_accept(conn, testing::ip("10.52.255.253"), now));
-    Capabilities caps;
-    caps.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
-    caps.route_refresh = true;
-    caps.graceful_restart = cap;
-    gw.on_data(conn,
-               encode_open(Open::make(65050, 90, testing::ip("10.52.255.253").v4_host(), caps)),
-               now);
+    gw.on_data(conn, open_msg(cap), now);
     gw.on_data(conn, encode_keepalive(), now);
     ASSERT_EQ(gw.peer(p)->state(), State::kEstablished);
+  }
+  Bytes open_msg(std::optional<GracefulRestart> cap) {
+    Capabilities caps;
+    caps.multiprotocol = families;
+    caps.route_refresh = true;
+    caps.graceful_restart = cap;
+    return encode_open(Open::make(65050, 90, testing::ip("10.52.255.253").v4_host(), caps));
   }
   static GracefulRestart gr(uint16_t restart_time, Families f) {
     GracefulRestart g;
@@ -453,6 +469,8 @@ class GracefulRestartTest : public ::testing::Test {
 
   testing::RecordingTransport t;
   testing::RecordingFib fib;
+  std::vector<AfiSafi> families = {kIpv4Unicast, kIpv6Unicast};  // the site's OPEN
+  std::vector<std::string> log;
   uint64_t now = 1'000'000;
   Speaker gw;
   PeerId p = 0;
@@ -553,6 +571,150 @@ TEST_F(GracefulRestartTest, ANotificationEndsTheSessionWithoutKeepingRoutes) {
   announce({"10.52.0.0/16"});
   gw.on_data(conn, encode_notification({err::kCease, err::cease::kAdminReset, {}}), now);
   EXPECT_FALSE(has("10.52.0.0/16"));
+}
+
+// Issue 16.4 (a): the site restarts and reconnects while its old TCP session is silent but still
+// open (its hold timer far from expiry). RFC 4724 s4.2: the old session ends as if its TCP
+// connection had failed and the routes stay, stale, until the End-of-RIB (BIRD does this too);
+// it used to be refused with Cease/Connection Rejected until the hold timer expired, and then
+// the routes were flushed.
+TEST_F(GracefulRestartTest, ReconnectWhileTheOldSessionIsOpenKeepsRoutesStale) {
+  connect(gr(120, {fam(kIpv4Unicast, true)}));
+  announce({"10.52.0.0/16", "10.53.0.0/16"});
+  const ConnId old = conn;
+  t.take(old);
+  conn = ++next_conn;
+  ASSERT_TRUE(gw.on_accept(conn, testing::ip("10.52.255.253"), now));
+  auto sent = t.take(conn);
+  ASSERT_EQ(sent.size(), 1u);  // our OPEN, no NOTIFICATION
+  EXPECT_TRUE(std::holds_alternative<Open>(sent[0]));
+  EXPECT_FALSE(t.closed.count(conn));
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);  // the old session until the OPEN
+  GracefulRestart back = gr(120, {fam(kIpv4Unicast, true)});
+  back.restarting = true;
+  Bytes both = open_msg(back);  // OPEN and KEEPALIVE in one segment
+  Bytes ka = encode_keepalive();
+  both.insert(both.end(), ka.begin(), ka.end());
+  gw.on_data(conn, both, now);
+  EXPECT_TRUE(t.closed.count(old));
+  EXPECT_TRUE(t.take(old).empty());  // closed like a failed connection: no NOTIFICATION
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);
+  EXPECT_EQ(gw.peer(p)->stats().established_transitions, 2u);
+  EXPECT_TRUE(stale("10.52.0.0/16"));
+  EXPECT_TRUE(stale("10.53.0.0/16"));
+  EXPECT_TRUE(in_fib("10.52.0.0/16"));
+  announce({"10.52.0.0/16"});
+  end_of_rib(kIpv4Unicast);
+  EXPECT_TRUE(has("10.52.0.0/16"));
+  EXPECT_FALSE(stale("10.52.0.0/16"));
+  EXPECT_FALSE(has("10.53.0.0/16"));
+  // The old connection's late data or close changes nothing.
+  gw.on_closed(old, now);
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);
+}
+
+// Without the capability a second connection is still refused (RFC 4271 s6.8) and the session
+// stays.
+TEST_F(GracefulRestartTest, SecondConnectionWithoutGracefulRestartIsRefused) {
+  connect(std::nullopt);
+  announce({"10.52.0.0/16"});
+  const ConnId old = conn;
+  const ConnId second = ++next_conn;
+  EXPECT_FALSE(gw.on_accept(second, testing::ip("10.52.255.253"), now));
+  auto sent = t.take(second);
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<Notification>(sent[0]));
+  EXPECT_EQ(std::get<Notification>(sent[0]).code, err::kCease);
+  EXPECT_EQ(std::get<Notification>(sent[0]).subcode, err::cease::kConnectionRejected);
+  EXPECT_FALSE(t.closed.count(old));
+  EXPECT_EQ(gw.peer(p)->state(), State::kEstablished);
+  EXPECT_TRUE(has("10.52.0.0/16"));
+}
+
+// Issue 16.4 (c), RFC 2918 s4: a ROUTE-REFRESH for an AFI/SAFI the peer did not negotiate is
+// ignored; it used to be answered with an End-of-RIB for that family.
+TEST_F(GracefulRestartTest, RouteRefreshForAFamilyNotNegotiatedIsIgnored) {
+  families = {kIpv4Unicast};
+  connect(std::nullopt);
+  t.take(conn);
+  gw.on_data(conn, encode_route_refresh({kIpv6Unicast, 0}), now);
+  EXPECT_TRUE(t.take(conn, gw.peer(p)->codec()).empty());
+  EXPECT_EQ(gw.counters(p).refused_family, 1u);
+  gw.on_data(conn, encode_route_refresh({kIpv4Unicast, 0}), now);
+  auto m = t.take(conn, gw.peer(p)->codec());
+  ASSERT_EQ(m.size(), 2u);  // 10.11.0.0/16 again, then the IPv4 End-of-RIB
+  EXPECT_EQ(bgp::end_of_rib(std::get<Update>(m[1])), kIpv4Unicast);
+}
+
+// Issue 16.4 (d): why a session flapped or a route vanished shows in the log and in the peer's
+// stats: transitions with their reason, NOTIFICATIONs both ways, RFC 7606 outcomes; a peer
+// cannot flood the log.
+TEST_F(GracefulRestartTest, TransitionsNotificationsAndRfc7606OutcomesAreVisible) {
+  connect(std::nullopt);
+  EXPECT_EQ(logged_lines({"peer site (10.52.255.253)", "OpenConfirm -> Established"}), 1u);
+  // An UPDATE for 10.52.0.0/16 with ORIGIN, AS_PATH 65050, NEXT_HOP and then an ATOMIC_AGGREGATE
+  // of the wrong flags (optional): treat-as-withdraw (RFC 7606 s3 c).
+  auto update = [&](const std::string& extra) {
+    Bytes body = testing::UpdateBody(
+        "40010100 4002060201 0000fe1a 4003040a34fffd" + extra, "10 0a34");
+    Bytes msg = testing::H(testing::kMarker);
+    msg.push_back(uint8_t((body.size() + kHeaderLen) >> 8));
+    msg.push_back(uint8_t(body.size() + kHeaderLen));
+    msg.push_back(uint8_t(MsgType::kUpdate));
+    msg.insert(msg.end(), body.begin(), body.end());
+    gw.on_data(conn, msg, now);
+  };
+  update("");
+  ASSERT_TRUE(has("10.52.0.0/16"));
+  update("c00600");
+  EXPECT_FALSE(has("10.52.0.0/16"));
+  EXPECT_EQ(gw.counters(p).treat_as_withdraw, 1u);
+  EXPECT_EQ(logged_lines({"treated as withdraw", "1 prefix", "ATOMIC_AGGREGATE", "flags"}), 1u);
+  // ATOMIC_AGGREGATE of length 1: attribute discard, the route stays.
+  update("40060100");
+  EXPECT_TRUE(has("10.52.0.0/16"));
+  EXPECT_EQ(gw.counters(p).attr_discards, 1u);
+  EXPECT_EQ(logged_lines({"attribute(s) discarded", "ATOMIC_AGGREGATE"}), 1u);
+  // The site resets the session.
+  gw.on_data(conn, encode_notification({err::kCease, err::cease::kAdminReset, {}}), now);
+  const PeerStats& st = gw.peer(p)->stats();
+  EXPECT_EQ(st.last_notification_received.code, err::kCease);
+  EXPECT_EQ(st.last_notification_received.subcode, err::cease::kAdminReset);
+  EXPECT_EQ(st.last_notification_received.name, error_name(err::kCease, err::cease::kAdminReset));
+  EXPECT_EQ(st.last_notification_received.at_ms, now);
+  EXPECT_NE(st.last_transition.find("Established -> Idle: NOTIFICATION received: Cease"),
+            std::string::npos)
+      << st.last_transition;
+  EXPECT_EQ(st.last_transition_ms, now);
+  EXPECT_EQ(st.sessions_lost, 1u);
+  EXPECT_EQ(logged_lines({"): NOTIFICATION received: Cease"}), 1u);
+  EXPECT_EQ(logged_lines({"Established -> Idle", "NOTIFICATION received"}), 1u);
+  // Back, then silent: our hold timer expires and we say so.
+  connect(std::nullopt);
+  advance(91'000);
+  EXPECT_EQ(st.last_notification_sent.code, err::kHoldTimer);
+  EXPECT_EQ(st.notifications_sent, 1u);
+  EXPECT_EQ(st.sessions_lost, 2u);
+  EXPECT_EQ(logged_lines({"): NOTIFICATION sent: Hold Timer"}), 1u);
+  EXPECT_EQ(logged_lines({"Established -> Idle: hold timer expired"}), 1u);
+  // A malformed UPDATE that resets the session is counted as an RFC 7606 session reset.
+  connect(std::nullopt);
+  update("800e03000201");  // MP_REACH_NLRI cut short: session reset (RFC 7606 s7.11)
+  EXPECT_NE(gw.peer(p)->state(), State::kEstablished);
+  EXPECT_EQ(st.update_error_resets, 1u);
+  // Flapping many times within a minute: the log stays bounded, and says what it left out.
+  log.clear();
+  const uint64_t start = now;
+  for (int i = 0; i < 50; ++i) {  // 6 transitions and a NOTIFICATION each
+    connect(std::nullopt);
+    gw.on_data(conn, encode_notification({err::kCease, err::cease::kAdminReset, {}}), now);
+  }
+  const uint64_t windows = (now - start) / kLogWindowMs + 1;
+  EXPECT_LT(windows, 4u);
+  EXPECT_LE(log.size(), windows * kLogBurst);
+  now += kLogWindowMs;
+  connect(std::nullopt);
+  EXPECT_GE(logged_lines({"earlier line(s) suppressed"}), 1u);
 }
 
 }  // namespace
