@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: pkt esp_in config bgp ike ike_daemon
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   targets: pkt esp_in config bgp ike ike_daemon keyfile api seqstore
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon keyfile api seqstore)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -18,6 +19,9 @@ sources() {
     bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
+    keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
+    api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
+    seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
   esac
 }
 libs() {
@@ -25,6 +29,7 @@ libs() {
     config) echo "-lyaml-cpp -lcrypto" ;;
     esp_in) echo "-lIPSec_MB -lcrypto" ;;
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
+    keyfile|seqstore) echo "-lcrypto" ;;
   esac
 }
 

@@ -141,9 +141,18 @@ Json Server::dispatch(const Args& argv) const {
 }
 
 void Server::serve(Client& c) {
+  Json reply = handle(c.buf);
+  c.buf.clear();
+  c.buf.shrink_to_fit();
+  c.out = reply.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  c.replying = true;
+  ++stats_.served;
+}
+
+Json Server::handle(const std::string& line) const {
   Json reply;
   try {
-    Json req = Json::parse(c.buf);
+    Json req = Json::parse(line);
     if (!req.is_object() || !req.contains("argv") || !req["argv"].is_array())
       throw RequestError("request must be {\"argv\": [...]}");
     Args argv;
@@ -155,11 +164,7 @@ void Server::serve(Client& c) {
   } catch (const std::exception& e) {
     reply = Json{{"ok", false}, {"error", std::string("bad request: ") + e.what()}};
   }
-  c.buf.clear();
-  c.buf.shrink_to_fit();
-  c.out = reply.dump() + "\n";
-  c.replying = true;
-  ++stats_.served;
+  return reply;
 }
 
 void Server::poll() {

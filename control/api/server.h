@@ -55,6 +55,8 @@ class Server {
   };
   std::vector<PollFd> poll_fds() const;
   Json dispatch(const Args& argv) const;  // exposed for unit tests
+  // One request line ({"argv": [...]}) to its reply; never throws (fuzzed).
+  Json handle(const std::string& line) const;
   const Stats& stats() const { return stats_; }
   void set_deadline_ms(uint64_t ms) { deadline_ms_ = ms; }
   size_t clients() const { return clients_.size(); }

@@ -105,12 +105,20 @@ SecretResult read_psk_file(const std::string& path) {
 }
 
 SecretResult read_hex_key_file(const std::string& path) {
-  SecretResult r;
   WipedBuffer text;
-  r.error = read_file(path, &text);
-  if (!r.error.empty()) return r;
+  std::string error = read_file(path, &text);
+  if (!error.empty()) {
+    SecretResult r;
+    r.error = error;
+    return r;
+  }
+  return parse_hex_key(text.b.data(), text.b.size(), path);
+}
+
+SecretResult parse_hex_key(const uint8_t* data, size_t size, const std::string& path) {
+  SecretResult r;
   size_t i = 0;
-  const auto& t = text.b;
+  const std::basic_string_view<uint8_t> t(data, size);
   while (i < t.size() && is_space(t[i])) ++i;
   if (i + 1 < t.size() && t[i] == '0' && (t[i + 1] == 'x' || t[i + 1] == 'X')) i += 2;
   WipedBuffer key;

@@ -2,6 +2,8 @@
 // reach an error message; buffers that held them are wiped.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "control/model/secret.h"
@@ -21,5 +23,7 @@ std::string resolve(const std::string& base, const std::string& file);
 SecretResult read_psk_file(const std::string& path);
 // A static SA key: hex text (whitespace and one optional leading 0x ignored), decoded.
 SecretResult read_hex_key_file(const std::string& path);
+// The same from bytes already read (path only names the file in messages).
+SecretResult parse_hex_key(const uint8_t* data, size_t size, const std::string& path);
 
 }  // namespace espgw::model::internal
