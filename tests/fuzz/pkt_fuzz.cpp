@@ -1,8 +1,10 @@
-// libFuzzer: the data plane's frame classifier and ICMP error builders on arbitrary bytes.
+// libFuzzer: the data plane's frame classifier, the ESP / UDP 4500 classifier (RFC 3948: ESP,
+// NAT keepalive, IKE behind the non-ESP marker) and ICMP error builders on arbitrary bytes.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/esp.h"
 #include "dataplane/icmp.h"
 #include "dataplane/pkt.h"
 
@@ -16,6 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // what the worker relies on after a successful parse
   if (p.l3_off + p.l3_len > f.size() || p.l4_off > p.l3_off + p.l3_len) __builtin_trap();
   (void)may_send_icmp_error(f.data(), p);
+  EspLoc loc;
+  if (classify_esp(f.data(), p, loc) == EspClass::kEsp &&
+      (loc.esp_off < p.l4_off || loc.esp_off + loc.esp_len > p.l3_off + p.l3_len))
+    __builtin_trap();  // the ESP the worker decrypts lies inside the IP packet
   static uint8_t out[2048];
   const uint8_t src[16] = {10, 0, 0, 1};
   const uint8_t* ip = f.data() + p.l3_off;
