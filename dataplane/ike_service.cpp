@@ -210,6 +210,7 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
   p.dport = s.remote.port;
   p.esn = s.esn;
   p.replay_window = s.replay_window;
+  p.remote_ts = s.remote_ts;
   p.hard.bytes = s.hard_bytes;
   p.hard.packets = s.hard_packets;
   uint32_t id = t.add_sa(p, err);

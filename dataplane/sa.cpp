@@ -116,6 +116,7 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
   std::memcpy(sa->remote_b, p.remote.bytes.data(), 16);
   sa->soft = p.soft;
   sa->hard = p.hard;
+  sa->remote_ts = p.remote_ts;
   sa->owner_queue = uint16_t(id % rt_.n_workers);
   sa->replay.init(p.replay_window, p.esn);
   if (!p.inbound) sa->seq.store(p.seq_start, std::memory_order_relaxed);
@@ -251,6 +252,11 @@ nlohmann::ordered_json SaTable::sas_json() const {
                  {"hard_seconds_left",
                   ctl_[id].hard_seconds ? int64_t(ctl_[id].hard_seconds) - int64_t(age) : -1},
                  {"drops", drops}});
+    if (sa->inbound && !sa->remote_ts.empty()) {
+      nlohmann::ordered_json ts = nlohmann::ordered_json::array();
+      for (const auto& p : sa->remote_ts) ts.push_back(p.str());
+      a.back()["remote_ts"] = ts;
+    }
   }
   return a;
 }

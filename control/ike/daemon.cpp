@@ -185,6 +185,7 @@ bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we
   in.udp_encap = c.udp_encap;
   in.esn = c.suite.esn == esn::kYes;
   in.replay_window = cfg.replay_window;
+  in.remote_ts = ts_prefixes(c.ts_remote);
   std::string err;
   if (!kernel_.add_sa(cfg.name, in, &err)) {
     set_error(sa, "installing inbound SA " + hex32(c.spi_in) + ": " + err);

@@ -39,6 +39,8 @@ struct Installed {
   bool udp_encap;
   uint16_t sport, dport;
   uint64_t hard_bytes, hard_packets;
+  bool esn = false;
+  std::vector<Prefix> remote_ts;
 };
 
 class FakeKernel : public Kernel {
@@ -54,7 +56,7 @@ class FakeKernel : public Kernel {
     auto& m = s.inbound ? in : out;
     m[s.spi] = {s.inbound,    s.algo,        Bytes(s.key->data(), s.key->data() + s.key->size()),
                 s.udp_encap,  s.local.port,  s.remote.port,
-                s.hard_bytes, s.hard_packets};
+                s.hard_bytes, s.hard_packets, s.esn,         s.remote_ts};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
@@ -1310,6 +1312,124 @@ TEST(ConnFromModel, LifetimePacketsMapped) {
   cc = conn_from_model(cfg, c, &err);
   ASSERT_TRUE(cc && cc->remote_id);
   EXPECT_EQ(cc->remote_id->type, IdType::kIpv4Addr);
+}
+
+// ---- ESN (RFC 4303 2.2.1, RFC 7296 3.3.2 transform type 5) ----
+
+TEST_F(Pair, EsnNegotiatedWhenBothOfferIt) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-esn-noesn"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16-esn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  expect_keys_match();
+  for (Peer* p : {&a, &b}) {
+    for (auto* m : {&p->kernel.in, &p->kernel.out}) {
+      ASSERT_EQ(m->size(), 1u);
+      EXPECT_TRUE(m->begin()->second.esn) << p->name;
+    }
+    EXPECT_EQ(p->d->status()[0].children[0].proposal, "aes128gcm16-esn");
+  }
+}
+
+TEST_F(Pair, EsnFallsBackToNoEsnWithAPeerWithout) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-esn-noesn"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16-noesn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_FALSE(a.kernel.in.begin()->second.esn);
+  EXPECT_FALSE(b.kernel.out.begin()->second.esn);
+  EXPECT_EQ(a.d->status()[0].children[0].proposal, "aes128gcm16-noesn");
+}
+
+TEST_F(Pair, DefaultProposalsFromTheModelOfferEsnFirst) {
+  model::Config cfg;
+  cfg.gateway.instances.resize(1);
+  cfg.gateway.instances[0].public_ip = a.addr;
+  model::LocalNetworkGateway lng;
+  lng.name = "peer";
+  lng.gateway_ip = b.addr;
+  cfg.local_network_gateways.push_back(lng);
+  model::Connection mc;
+  mc.name = "to-b";
+  mc.peer = "peer";
+  std::string err;
+  auto c = conn_from_model(cfg, mc, &err);
+  ASSERT_TRUE(c) << err;
+  ASSERT_FALSE(c->esp.empty());
+  for (const auto& p : c->esp) {
+    std::vector<uint16_t> esn;
+    for (const auto& t : p.transforms)
+      if (t.type == TransformType::kEsn) esn.push_back(t.id);
+    EXPECT_EQ(esn, (std::vector<uint16_t>{esn::kYes, esn::kNo}));
+  }
+  // Against a peer that offers ESN (strongSwan "-esn") the Child SA uses it.
+  ConnConfig cb = conn(b, a);
+  cb.esp = *parse_proposals({"aes256gcm16-esn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  c->local_id = IdPayload::from_addr(a.addr);
+  c->psk = Secret("correct horse battery staple");
+  start(std::move(*c), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(a.kernel.in.begin()->second.esn);
+  EXPECT_TRUE(b.kernel.in.begin()->second.esn);
+}
+
+// ---- negotiated traffic selectors reach the data plane (RFC 4301 5.2) ----
+
+TEST_F(Pair, InboundSasCarryTheNegotiatedRemoteSelectors) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.local_ts = {*Prefix::parse("10.1.0.0/24"), *Prefix::parse("fd00:1::/64")};
+  ca.remote_ts = {*Prefix::parse("10.2.0.0/16")};
+  // b is route based (0/0): what it accepts from a is what a's TSi says.
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(b.d->connected("to-a"));
+  ASSERT_EQ(b.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.begin()->second.remote_ts,
+            (std::vector<Prefix>{*Prefix::parse("10.1.0.0/24"), *Prefix::parse("fd00:1::/64")}));
+  ASSERT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(a.kernel.in.begin()->second.remote_ts,
+            (std::vector<Prefix>{*Prefix::parse("10.2.0.0/16")}));
+  // A rekeyed Child SA keeps them.
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  for (const auto& [spi, sa] : b.kernel.in)
+    EXPECT_EQ(sa.remote_ts.size(), 2u) << spi;
+}
+
+TEST(TsPrefixes, RangesBecomeMinimalPrefixSets) {
+  auto r = [](const char* lo, const char* hi) {
+    TrafficSelector t;
+    t.start = *IpAddr::parse(lo);
+    t.end = *IpAddr::parse(hi);
+    t.type = t.start.is_v4() ? TsType::kIpv4AddrRange : TsType::kIpv6AddrRange;
+    return t;
+  };
+  auto strs = [](const std::vector<Prefix>& v) {
+    std::vector<std::string> s;
+    for (const auto& p : v) s.push_back(p.str());
+    return s;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(strs(ts_prefixes({r("0.0.0.0", "255.255.255.255")})), V{"0.0.0.0/0"});
+  EXPECT_EQ(strs(ts_prefixes({r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")})), V{"::/0"});
+  EXPECT_EQ(strs(ts_prefixes({r("10.0.0.5", "10.0.0.5")})), V{"10.0.0.5/32"});
+  EXPECT_EQ(strs(ts_prefixes({r("10.0.0.1", "10.0.0.6")})),
+            (V{"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"}));
+  EXPECT_EQ(strs(ts_prefixes({r("255.255.255.254", "255.255.255.255")})), V{"255.255.255.254/31"});
+  EXPECT_EQ(strs(ts_prefixes({r("0.0.0.1", "255.255.255.255")})).size(), 32u);
+  EXPECT_EQ(strs(ts_prefixes({r("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")})).size(), 254u);
+  EXPECT_TRUE(ts_prefixes({r("10.0.0.9", "10.0.0.1")}).empty());  // empty range
 }
 
 }  // namespace
