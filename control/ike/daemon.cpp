@@ -1,9 +1,9 @@
 #include "control/ike/daemon.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstdio>
-
-#include <openssl/crypto.h>
 
 #include "control/ike/nat.h"
 #include "control/ike/tasks/tasks.h"
@@ -157,8 +157,8 @@ std::optional<Bytes> Daemon::encode(IkeSa& sa, ExchangeType ex, bool response, u
   return sa.sk->out->protect(h, payloads);
 }
 
-std::optional<std::vector<Bytes>> Daemon::encode_packets(IkeSa& sa, ExchangeType ex,
-                                                         bool response, uint32_t id,
+std::optional<std::vector<Bytes>> Daemon::encode_packets(IkeSa& sa, ExchangeType ex, bool response,
+                                                         uint32_t id,
                                                          const std::vector<Payload>& payloads) {
   auto whole = encode(sa, ex, response, id, payloads);
   if (!whole) return std::nullopt;
@@ -607,7 +607,8 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   out.push_back(make_payload(SaPayload{{*sel}}));
   out.push_back(make_payload(KePayload{suite->dh, our_ke->public_value()}));
   out.push_back(make_payload(NoncePayload{sa->nr}));
-  if (sa->frag) out.push_back(make_payload(NotifyPayload::make(NotifyType::kFragmentationSupported)));
+  if (sa->frag)
+    out.push_back(make_payload(NotifyPayload::make(NotifyType::kFragmentationSupported)));
   if (natt) {
     Bytes src = cs->cfg.force_encap ? random_bytes(20) : nat_hash_bytes(sa->spi_i, sa->spi_r, local);
     out.push_back(make_payload(NotifyPayload::make(NotifyType::kNatDetectionSourceIp, src)));

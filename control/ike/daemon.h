@@ -39,7 +39,7 @@ struct Tunables {
   // MTUs every path must carry: 576 for IPv4 (RFC 791), 1280 for IPv6 (RFC 8200); RFC 7383 2.5.1.
   unsigned frag_mtu_v4 = 576;
   unsigned frag_mtu_v6 = 1280;
-  FragLimits frag;                     // reassembly bounds
+  FragLimits frag;  // reassembly bounds
 };
 
 enum class ConnEvent { kUp, kDown, kDeadPeer, kAuthFailed };

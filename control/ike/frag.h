@@ -31,27 +31,27 @@ struct FragHeader {
 DecodeError parse_fragment(ByteView msg, FragHeader& out);
 
 struct FragLimits {
-  unsigned max_fragments = 64;      // per message
-  size_t max_bytes = 64 * 1024;     // decrypted payload octets per message
-  uint64_t timeout_ms = 10000;      // from the first fragment to the last
+  unsigned max_fragments = 64;   // per message
+  size_t max_bytes = 64 * 1024;  // decrypted payload octets per message
+  uint64_t timeout_ms = 10000;   // from the first fragment to the last
 };
 
 // X(name): fragments and messages taken, sent, and every reason a fragment is refused.
-#define ESPGW_IKE_FRAG_COUNTERS(X)                                                            \
-  X(fragments_in)         /* verified fragments accepted */                                 \
-  X(fragments_out)                                                                          \
-  X(messages_reassembled)                                                                   \
-  X(messages_fragmented)                                                                    \
-  X(drop_not_negotiated)  /* SKF on an IKE SA without FRAGMENTATION_SUPPORTED both ways */  \
-  X(drop_malformed)       /* SKF header, or the reassembled payload chain, does not decode */ \
-  X(drop_integrity)       /* ICV / tag mismatch */                                          \
-  X(drop_unexpected_id)   /* not the message ID we wait for */                              \
-  X(drop_bad_number)      /* number 0 or > total, total 0, or smaller than before */        \
-  X(drop_too_many)        /* total > max_fragments */                                       \
-  X(drop_oversize)        /* the message would exceed max_bytes (all its fragments go) */   \
-  X(drop_duplicate)                                                                         \
-  X(drop_superseded)      /* a larger total restarted the reassembly (earlier ones go) */   \
-  X(drop_timeout)         /* incomplete after timeout_ms (all its fragments go) */
+#define ESPGW_IKE_FRAG_COUNTERS(X)                                                           \
+  X(fragments_in) /* verified fragments accepted */                                          \
+  X(fragments_out)                                                                           \
+  X(messages_reassembled)                                                                    \
+  X(messages_fragmented)                                                                     \
+  X(drop_not_negotiated) /* SKF on an IKE SA without FRAGMENTATION_SUPPORTED both ways */    \
+  X(drop_malformed)      /* SKF header, or the reassembled payload chain, does not decode */ \
+  X(drop_integrity)      /* ICV / tag mismatch */                                            \
+  X(drop_unexpected_id)  /* not the message ID we wait for */                                \
+  X(drop_bad_number)     /* number 0 or > total, total 0, or smaller than before */          \
+  X(drop_too_many)       /* total > max_fragments */                                         \
+  X(drop_oversize)       /* the message would exceed max_bytes (all its fragments go) */     \
+  X(drop_duplicate)                                                                          \
+  X(drop_superseded) /* a larger total restarted the reassembly (earlier ones go) */         \
+  X(drop_timeout)    /* incomplete after timeout_ms (all its fragments go) */
 
 struct FragCounters {
 #define X(n) uint64_t n = 0;

@@ -252,13 +252,11 @@ std::optional<Bytes> SkCrypter::seal(const Header& hdr, PayloadType inner_next,
 }
 
 // SK, or SKF with the fragment fields as `extra` (they are part of the AAD / signed octets).
-std::optional<Bytes> SkCrypter::seal_as(const Header& hdr, PayloadType type,
-                                        PayloadType inner_next, ByteView extra,
-                                        ByteView padded_plaintext, ByteView iv) {
+std::optional<Bytes> SkCrypter::seal_as(const Header& hdr, PayloadType type, PayloadType inner_next,
+                                        ByteView extra, ByteView padded_plaintext, ByteView iv) {
   if (padded_plaintext.empty() || padded_plaintext.size() % block_len() != 0) return std::nullopt;
   if (!iv.empty() && iv.size() != iv_len()) return std::nullopt;
-  size_t sk_len =
-      kGenericHeaderLen + extra.size() + iv_len() + padded_plaintext.size() + icv_len();
+  size_t sk_len = kGenericHeaderLen + extra.size() + iv_len() + padded_plaintext.size() + icv_len();
   if (sk_len > 0xffff) return std::nullopt;
   Bytes msg;
   msg.reserve(kHeaderLen + sk_len);

@@ -124,10 +124,17 @@ std::string EspProposal::str() const {
   std::string s(crypto::info(algo).name);
   if (dh != DhGroup::kNone) s += "-" + std::string(dh_name(dh));
   switch (esn) {
-    case EspEsn::kNo: break;
-    case EspEsn::kYes: s += "-esn"; break;
-    case EspEsn::kYesNo: s += "-esn-noesn"; break;
-    case EspEsn::kNoYes: s += "-noesn-esn"; break;
+    case EspEsn::kNo:
+      break;
+    case EspEsn::kYes:
+      s += "-esn";
+      break;
+    case EspEsn::kYesNo:
+      s += "-esn-noesn";
+      break;
+    case EspEsn::kNoYes:
+      s += "-noesn-esn";
+      break;
   }
   return s;
 }

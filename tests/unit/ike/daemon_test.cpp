@@ -1,13 +1,14 @@
 // Two IKE daemons in one process: mocked clock, nonces/SPIs (a seeded generator), key exchange
 // (a symmetric fake) and network (a queue we can drop from); the kernel is a map of SAs whose keys
 // are compared across the peers after every scenario.
+#include "control/ike/daemon.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
 #include <set>
 
-#include "control/ike/daemon.h"
 #include "control/ike/frag.h"
 #include "control/ike/tasks/tasks.h"
 
@@ -55,9 +56,10 @@ class FakeKernel : public Kernel {
   bool add_sa(const std::string&, const ChildSaSpec& s, std::string* err) override {
     if (fail_add) return *err = "injected", false;
     auto& m = s.inbound ? in : out;
-    m[s.spi] = {s.inbound,    s.algo,        Bytes(s.key->data(), s.key->data() + s.key->size()),
-                s.udp_encap,  s.local.port,  s.remote.port,
-                s.hard_bytes, s.hard_packets, s.esn,         s.remote_ts};
+    m[s.spi] = {s.inbound,    s.algo,         Bytes(s.key->data(), s.key->data() + s.key->size()),
+                s.udp_encap,  s.local.port,   s.remote.port,
+                s.hard_bytes, s.hard_packets, s.esn,
+                s.remote_ts};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
@@ -1404,8 +1406,7 @@ TEST_F(Pair, InboundSasCarryTheNegotiatedRemoteSelectors) {
   // A rekeyed Child SA keeps them.
   ASSERT_TRUE(a.d->rekey_child("to-b"));
   deliver();
-  for (const auto& [spi, sa] : b.kernel.in)
-    EXPECT_EQ(sa.remote_ts.size(), 2u) << spi;
+  for (const auto& [spi, sa] : b.kernel.in) EXPECT_EQ(sa.remote_ts.size(), 2u) << spi;
 }
 
 TEST(TsPrefixes, RangesBecomeMinimalPrefixSets) {
@@ -1450,7 +1451,7 @@ TEST_F(Pair, FragmentedIkeAuthBringsTheTunnelUp) {
   int skf_a = 0, skf_b = 0;
   for (const auto& p : sent_log) {
     if (p.keepalive || ex_of(p) == ExchangeType::kIkeSaInit) continue;  // never fragmented
-    EXPECT_LE(p.data.size() + 28, 200u);  // + IPv4 and UDP headers
+    EXPECT_LE(p.data.size() + 28, 200u);                                // + IPv4 and UDP headers
     if (is_skf(p)) (p.from.addr == a.addr ? skf_a : skf_b)++;
   }
   EXPECT_GE(skf_a, 2);
@@ -1504,7 +1505,8 @@ TEST_F(Pair, NoFragmentsUnlessBothAnnounce) {
 
 // Fragments sent "by a" straight to b with a's keys, for the request ID b expects (+ offset).
 struct Injector {
-  std::vector<Bytes> frags(IkeSa& sa, const std::vector<Payload>& pl, size_t mtu, int id_offset = 0) {
+  std::vector<Bytes> frags(IkeSa& sa, const std::vector<Payload>& pl, size_t mtu,
+                           int id_offset = 0) {
     Header h;
     h.spi_i = sa.spi_i;
     h.spi_r = sa.spi_r;
@@ -1597,7 +1599,7 @@ TEST_F(Pair, LostFragmentIsRecoveredByRetransmission) {
   deliver();
   EXPECT_EQ(a.kernel.current_out, old_out);  // incomplete at b: nothing answered yet
   size_t sent_before = sent_log.size();
-  run_for(tun.retransmit_base_ms + 100);  // retransmission: b completes it and answers
+  run_for(tun.retransmit_base_ms + 100);      // retransmission: b completes it and answers
   run_for(2 * tun.retransmit_base_ms + 100);  // the response was lost: b answers again, once
   EXPECT_NE(a.kernel.current_out, old_out);
   expect_keys_match();
