@@ -210,6 +210,7 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
   p.dport = s.remote.port;
   p.esn = s.esn;
   p.replay_window = s.replay_window;
+  p.remote_ts = s.remote_ts;
   p.hard.bytes = s.hard_bytes;
   p.hard.packets = s.hard_packets;
   uint32_t id = t.add_sa(p, err);
@@ -328,6 +329,10 @@ api::Json IkeService::connection_json(const ike::ConnStatus& s, bool detail) con
   o["ike_spi_i"] = s.ike_spi_i;
   o["ike_spi_r"] = s.ike_spi_r;
   o["nat"] = {{"local", s.nat_local}, {"remote", s.nat_remote}};
+  o["fragmentation"] = s.fragmentation;
+  api::Json frag = api::Json::object();
+  for (const auto& [name, v] : s.frag.named()) frag[name] = v;
+  o["ike_fragments"] = frag;
   api::Json children = api::Json::array();
   for (const auto& c : s.children)
     children.push_back({{"state", c.state},

@@ -116,6 +116,7 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
   std::memcpy(sa->remote_b, p.remote.bytes.data(), 16);
   sa->soft = p.soft;
   sa->hard = p.hard;
+  sa->remote_ts = p.remote_ts;
   // inbound SAs are spread round robin over the workers (the SA id alternates between outbound
   // and inbound SAs, so id % workers would give every inbound SA of a tunnel pair one worker)
   if (p.inbound) sa->owner_queue = uint16_t(next_owner_++ % rt_.n_workers);
@@ -257,6 +258,11 @@ nlohmann::ordered_json SaTable::sas_json() const {
                  {"hard_seconds_left",
                   ctl_[id].hard_seconds ? int64_t(ctl_[id].hard_seconds) - int64_t(age) : -1},
                  {"drops", drops}});
+    if (sa->inbound && !sa->remote_ts.empty()) {
+      nlohmann::ordered_json ts = nlohmann::ordered_json::array();
+      for (const auto& p : sa->remote_ts) ts.push_back(p.str());
+      a.back()["remote_ts"] = ts;
+    }
   }
   return a;
 }

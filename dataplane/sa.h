@@ -67,6 +67,9 @@ struct SaParams {
   uint64_t seq_limit = ~uint64_t(0);  // outbound: highest sequence number usable for now
   SaLimits soft, hard;
   uint32_t soft_seconds = 0, hard_seconds = 0;
+  // Inbound: inner sources accepted on this SA (IKE: the negotiated selectors); checked in
+  // addition to the tunnel's remote_ts. Empty = any.
+  std::vector<Prefix> remote_ts;
 };
 
 // The hot runtime record of one SA.
@@ -85,6 +88,7 @@ struct alignas(64) SaRt {
   IpAddr local, remote;
   uint8_t local_b[16], remote_b[16];
   SaLimits soft, hard;
+  std::vector<Prefix> remote_ts;  // inbound: see SaParams; immutable once published
 
   // outbound: last sequence number used (the next packet gets seq + 1); shared by workers
   alignas(64) std::atomic<uint64_t> seq{0};

@@ -610,7 +610,8 @@ class Worker {
         continue;
       }
       TunnelRt* t = rt_->tunnels[sa->tunnel].load(std::memory_order_acquire);
-      if (t && !t->remote_ts.empty() && !selector_ok(t, payload, ip.l3 == L3::kIpv6)) {
+      if ((t && !t->remote_ts.empty() && !selector_ok(t->remote_ts, payload, ip.l3 == L3::kIpv6)) ||
+          (!sa->remote_ts.empty() && !selector_ok(sa->remote_ts, payload, ip.l3 == L3::kIpv6))) {
         sa_drop(sa, SaDrop::selector_mismatch, m, Drop::esp_selector_mismatch);
         continue;
       }
@@ -641,12 +642,12 @@ class Worker {
     route(out, false);
   }
 
-  static bool selector_ok(const TunnelRt* t, const uint8_t* ip, bool v6) {
+  static bool selector_ok(const std::vector<Prefix>& ts, const uint8_t* ip, bool v6) {
     IpAddr src;
     src.family = v6 ? 6 : 4;
     std::memcpy(src.bytes.data(), ip + (v6 ? 8 : 12), v6 ? 16 : 4);
-    for (const auto& ts : t->remote_ts)
-      if (ts.contains(src)) return true;
+    for (const auto& p : ts)
+      if (p.contains(src)) return true;
     return false;
   }
 

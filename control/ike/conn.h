@@ -26,6 +26,7 @@ struct ConnConfig {
   bool initiate = true;          // mode default / initiator_only
   bool respond = true;           // mode default / responder_only
   bool force_encap = false;
+  bool fragmentation = true;     // announce/accept IKE fragmentation (RFC 7383)
   uint32_t child_lifetime_s = 27000;
   uint64_t child_lifetime_bytes = 0;  // 0 = unlimited
   uint64_t child_lifetime_packets = 0;  // 0 = unlimited

@@ -1,5 +1,7 @@
 #include "control/ike/daemon.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -155,7 +157,74 @@ std::optional<Bytes> Daemon::encode(IkeSa& sa, ExchangeType ex, bool response, u
   return sa.sk->out->protect(h, payloads);
 }
 
+std::optional<std::vector<Bytes>> Daemon::encode_packets(IkeSa& sa, ExchangeType ex, bool response,
+                                                         uint32_t id,
+                                                         const std::vector<Payload>& payloads) {
+  auto whole = encode(sa, ex, response, id, payloads);
+  if (!whole) return std::nullopt;
+  if (ex == ExchangeType::kIkeSaInit || !sa.frag || !sa.sk) return std::vector<Bytes>{*whole};
+  // IP + UDP headers, and the non-ESP marker on port 4500.
+  size_t outer = (sa.remote.addr.is_v6() ? 40 : 20) + 8 + (sa.remote.port == kNattPort ? 4 : 0);
+  size_t mtu = sa.remote.addr.is_v6() ? tun_.frag_mtu_v6 : tun_.frag_mtu_v4;
+  if (whole->size() + outer <= mtu) return std::vector<Bytes>{*whole};
+  Header h;
+  decode_header(*whole, h);
+  auto frags = mtu > outer ? sa.sk->out->protect_fragments(h, payloads, mtu - outer) : std::nullopt;
+  if (!frags) return std::vector<Bytes>{*whole};  // an MTU too small for fragments: try whole
+  if (ConnState* cs = conn_state(sa.conn->name)) {
+    ++cs->frag.messages_fragmented;
+    cs->frag.fragments_out += frags->size();
+  }
+  return frags;
+}
+
 void Daemon::send(IkeSa& sa, const Bytes& msg) { env_.send(sa.local, sa.remote, msg); }
+
+void Daemon::send(IkeSa& sa, const std::vector<Bytes>& packets) {
+  for (const Bytes& p : packets) env_.send(sa.local, sa.remote, p);
+}
+
+bool Daemon::reassemble(IkeSa& sa, ByteView raw, Message& m) {
+  ConnState* cs = conn_state(sa.conn->name);
+  if (!cs) return false;
+  FragCounters& c = cs->frag;
+  FragHeader f;
+  if (parse_fragment(raw, f) != DecodeError::kOk) return ++c.drop_malformed, false;
+  // RFC 7383 2.5: fragments only on IKE SAs where both announced support.
+  if (!sa.frag || !sa.sk) return ++c.drop_not_negotiated, false;
+  Bytes plain;
+  if (sa.sk->in->open_fragment(raw, plain) != SkError::kOk) return ++c.drop_integrity, false;
+  const bool resp = f.hdr.response();
+  const uint32_t id = f.hdr.message_id;
+  if (resp ? !(sa.tm.busy() && id == sa.tm.next_out()) : id != sa.tm.next_in()) {
+    // The request we answered last, retransmitted: answer once per retransmission (on its first
+    // fragment), not once per fragment.
+    if (!resp && id + 1 == sa.tm.next_in() && f.number == 1) {
+      ++c.fragments_in;
+      Message again;
+      again.hdr = f.hdr;
+      sa.tm.on_request(*this, sa, again);
+      return false;
+    }
+    OPENSSL_cleanse(plain.data(), plain.size());
+    return ++c.drop_unexpected_id, false;
+  }
+  Reassembly& r = resp ? sa.frag_resp : sa.frag_req;
+  auto res = r.add(f, std::move(plain), now(), tun_.frag, c);
+  if (res == Reassembly::Result::kDropped) return false;
+  ++c.fragments_in;
+  if (res != Reassembly::Result::kComplete) return false;
+  PayloadType first = r.first();
+  Bytes chain = r.take();
+  m = {};
+  m.hdr = f.hdr;
+  m.hdr.next = first;
+  DecodeStatus st = decode_payloads(first, chain, m.payloads);
+  OPENSSL_cleanse(chain.data(), chain.size());
+  if (!st.ok()) return ++c.drop_malformed, false;
+  ++c.messages_reassembled;
+  return true;
+}
 
 void Daemon::send_plain_error(const Endpoint& local, const Endpoint& remote, const Header& req,
                               NotifyPayload n) {
@@ -185,6 +254,7 @@ bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we
   in.udp_encap = c.udp_encap;
   in.esn = c.suite.esn == esn::kYes;
   in.replay_window = cfg.replay_window;
+  in.remote_ts = ts_prefixes(c.ts_remote);
   std::string err;
   if (!kernel_.add_sa(cfg.name, in, &err)) {
     set_error(sa, "installing inbound SA " + hex32(c.spi_in) + ": " + err);
@@ -435,6 +505,8 @@ void Daemon::receive(const Endpoint& local, const Endpoint& remote, ByteView raw
   if (h.exchange == ExchangeType::kIkeSaInit) {
     if (!h.response() || !sa.initiator || sa.state != IkeState::kCreated) return;
     if (!decode_message(raw, m).ok()) return;
+  } else if (h.next == PayloadType::kEncryptedFragment) {
+    if (!reassemble(sa, raw, m)) return;  // stored, or refused (counted)
   } else {
     if (!sa.sk || !sa.sk->in->unprotect(raw, m).ok()) return;  // forged or broken: drop (2.21.2)
   }
@@ -458,7 +530,7 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
     if (!sa->initiator && sa->spi_i == m.hdr.spi_i && sa->remote.addr == remote.addr) {
       if (sa->state == IkeState::kHalfOpen && sa->init_request.size() == raw.size() &&
           std::equal(raw.begin(), raw.end(), sa->init_request.begin()))
-        env_.send(local, remote, sa->tm.cached_response());
+        for (const Bytes& b : sa->tm.cached_response()) env_.send(local, remote, b);
       return;
     }
   ConnState* cs = nullptr;
@@ -530,10 +602,13 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   bool natt = any_src && any_dst;
   sa->nat_remote = natt && !src_ok;
   sa->nat_local = natt && (!dst_ok || cs->cfg.force_encap);
+  sa->frag = cs->cfg.fragmentation && m.notify(NotifyType::kFragmentationSupported);
   std::vector<Payload> out;
   out.push_back(make_payload(SaPayload{{*sel}}));
   out.push_back(make_payload(KePayload{suite->dh, our_ke->public_value()}));
   out.push_back(make_payload(NoncePayload{sa->nr}));
+  if (sa->frag)
+    out.push_back(make_payload(NotifyPayload::make(NotifyType::kFragmentationSupported)));
   if (natt) {
     Bytes src = cs->cfg.force_encap ? random_bytes(20) : nat_hash_bytes(sa->spi_i, sa->spi_r, local);
     out.push_back(make_payload(NotifyPayload::make(NotifyType::kNatDetectionSourceIp, src)));
@@ -554,6 +629,10 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
 void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
   sa.tm.tick(*this, sa, now);
   if (sa.state == IkeState::kDead) return;
+  if (ConnState* cs = conn_state(sa.conn->name)) {
+    sa.frag_req.expire(now, tun_.frag, cs->frag);
+    sa.frag_resp.expire(now, tun_.frag, cs->frag);
+  }
   if (sa.state == IkeState::kHalfOpen && now - sa.created_ms >= tun_.half_open_timeout_ms) {
     fail(sa, "half-open IKE SA timed out");
     return;
@@ -683,6 +762,7 @@ ConnStatus Daemon::status_of(const ConnState& cs) const {
   s.remote = cs.cfg.remote.str();
   s.last_error = cs.last_error;
   s.established_ms = cs.last_established_ms;
+  s.frag = cs.frag;
   auto sas = ike_sas(cs.cfg.name);
   IkeSa* sa = established_sa(cs.cfg.name);
   // Connecting: an IKE SA is being negotiated, or we retry after a failure.
@@ -700,6 +780,7 @@ ConnStatus Daemon::status_of(const ConnState& cs) const {
   s.ike_spi_r = hex64(sa->spi_r);
   s.nat_local = sa->nat_local;
   s.nat_remote = sa->nat_remote;
+  s.fragmentation = sa->frag;
   s.ike_rekey_in_s = sa->established() ? secs_left(sa->rekey_ms, t) : -1;
   for (IkeSa* any : sas)
     for (const auto& c : any->children) {

@@ -14,6 +14,7 @@
 #include "control/ike/conn.h"
 #include "control/ike/cookie.h"
 #include "control/ike/env.h"
+#include "control/ike/frag.h"
 #include "control/ike/ike_sa.h"
 
 namespace espgw::ike {
@@ -33,6 +34,12 @@ struct Tunables {
   unsigned rekey_jitter_pct = 5;
   unsigned max_retries = 4;            // IKE_SA_INIT retries after COOKIE / INVALID_KE
   uint64_t cookie_rotate_ms = 300000;  // a new cookie secret (the previous one stays valid)
+  // IKE fragmentation (RFC 7383), when both peers announce it: messages (after IKE_SA_INIT) whose
+  // IP datagram would exceed this are sent as fragments. Without path MTU knowledge the minimum
+  // MTUs every path must carry: 576 for IPv4 (RFC 791), 1280 for IPv6 (RFC 8200); RFC 7383 2.5.1.
+  unsigned frag_mtu_v4 = 576;
+  unsigned frag_mtu_v6 = 1280;
+  FragLimits frag;  // reassembly bounds
 };
 
 enum class ConnEvent { kUp, kDown, kDeadPeer, kAuthFailed };
@@ -62,6 +69,8 @@ struct ConnStatus {
   std::vector<ChildStatus> children;
   SaStats in, out;
   std::string last_error;
+  bool fragmentation = false;  // negotiated on the current IKE SA
+  FragCounters frag;           // all IKE SAs of the connection so far
 };
 
 class Daemon {
@@ -100,7 +109,13 @@ class Daemon {
   // Encodes (IKE_SA_INIT: plain, otherwise SK-protected) and sends.
   std::optional<Bytes> encode(IkeSa& sa, ExchangeType ex, bool response, uint32_t id,
                               const std::vector<Payload>& payloads);
+  // encode(), as the datagrams to send: SKF fragments when fragmentation was negotiated and the
+  // message does not fit the path MTU (Tunables::frag_mtu_*), else the one message.
+  std::optional<std::vector<Bytes>> encode_packets(IkeSa& sa, ExchangeType ex, bool response,
+                                                   uint32_t id,
+                                                   const std::vector<Payload>& payloads);
   void send(IkeSa& sa, const Bytes& msg);
+  void send(IkeSa& sa, const std::vector<Bytes>& packets);
   // Installs the Child SA's inbound (and, unless out_pending, outbound) SA. False: child failed.
   bool install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we_initiated,
                      bool out_pending);
@@ -131,7 +146,11 @@ class Daemon {
     bool want = true;  // false after terminate
     std::string last_error;
     uint64_t last_established_ms = 0;
+    FragCounters frag;
   };
+  // An SKF message: verified, decrypted and added to the SA's reassembly. True with `m` set when
+  // it completed a message; false when stored or refused (counted).
+  bool reassemble(IkeSa& sa, ByteView raw, Message& m);
   void handle_init_request(const Endpoint& local, const Endpoint& remote, ByteView raw,
                            const Message& m);
   void send_plain_error(const Endpoint& local, const Endpoint& remote, const Header& req,

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "control/ike/ke.h"
 #include "control/ike/wire.h"
@@ -50,6 +51,9 @@ struct ChildSaSpec {
   uint32_t replay_window = 1024;
   uint64_t hard_bytes = 0;      // 0 = unlimited
   uint64_t hard_packets = 0;    // 0 = unlimited
+  // Inbound: the inner source addresses the peer may send from (its negotiated traffic
+  // selectors, RFC 4301 5.2); anything else is dropped. Empty = not restricted.
+  std::vector<Prefix> remote_ts;
 };
 
 struct SaStats {

@@ -10,6 +10,7 @@
 
 #include "control/ike/conn.h"
 #include "control/ike/env.h"
+#include "control/ike/frag.h"
 #include "control/ike/keymat.h"
 #include "control/ike/sk.h"
 #include "control/ike/task_manager.h"
@@ -65,6 +66,9 @@ struct IkeSa {
   IkeState state = IkeState::kCreated;
   Endpoint local, remote;
   bool nat_local = false, nat_remote = false;  // we / the peer are behind a NAT
+  // Both sent FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3); a rekeyed SA inherits it.
+  bool frag = false;
+  Reassembly frag_req, frag_resp;  // the peer's fragmented request / response being reassembled
   Suite suite;
   IkeKeys keys;
   std::optional<SkPair> sk;

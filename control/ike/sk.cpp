@@ -5,7 +5,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+
+#include "control/ike/frag.h"
 
 namespace espgw::ike {
 
@@ -245,20 +248,27 @@ std::optional<Bytes> SkCrypter::protect(const Header& hdr, const std::vector<Pay
 
 std::optional<Bytes> SkCrypter::seal(const Header& hdr, PayloadType inner_next,
                                      ByteView padded_plaintext, ByteView iv) {
+  return seal_as(hdr, PayloadType::kEncrypted, inner_next, {}, padded_plaintext, iv);
+}
+
+// SK, or SKF with the fragment fields as `extra` (they are part of the AAD / signed octets).
+std::optional<Bytes> SkCrypter::seal_as(const Header& hdr, PayloadType type, PayloadType inner_next,
+                                        ByteView extra, ByteView padded_plaintext, ByteView iv) {
   if (padded_plaintext.empty() || padded_plaintext.size() % block_len() != 0) return std::nullopt;
   if (!iv.empty() && iv.size() != iv_len()) return std::nullopt;
-  size_t sk_len = kGenericHeaderLen + iv_len() + padded_plaintext.size() + icv_len();
+  size_t sk_len = kGenericHeaderLen + extra.size() + iv_len() + padded_plaintext.size() + icv_len();
   if (sk_len > 0xffff) return std::nullopt;
   Bytes msg;
   msg.reserve(kHeaderLen + sk_len);
   Writer w(msg);
   Header h = hdr;
-  h.next = PayloadType::kEncrypted;
+  h.next = type;
   h.length = uint32_t(kHeaderLen + sk_len);
   h.encode(w);
   w.u8(uint8_t(inner_next));
   w.u8(0);
   w.u16(uint16_t(sk_len));
+  w.bytes(extra);
   size_t sk_hdr_end = msg.size();
   if (iv.empty()) {
     std::array<uint8_t, 16> fresh;
@@ -291,6 +301,56 @@ SkError SkCrypter::open(ByteView msg, PayloadType& inner_next, Bytes& plaintext)
   }
   plaintext.resize(plaintext.size() - 1 - pad);
   inner_next = sk.inner_next;
+  return SkError::kOk;
+}
+
+std::optional<std::vector<Bytes>> SkCrypter::protect_fragments(const Header& hdr,
+                                                               const std::vector<Payload>& inner,
+                                                               size_t max_msg) {
+  size_t overhead = kHeaderLen + kSkfHeaderLen + iv_len() + icv_len();
+  size_t blk = block_len();
+  if (max_msg < overhead + 2 * blk) return std::nullopt;
+  // Content | Padding | Pad Length fills whole blocks: at most this much content per fragment.
+  size_t chunk = (max_msg - overhead) / blk * blk - 1;
+  Bytes pt;
+  Writer w(pt);
+  PayloadType first = encode_payloads(inner, w);
+  size_t n = pt.empty() ? 1 : (pt.size() + chunk - 1) / chunk;
+  if (n > 0xffff) return std::nullopt;
+  std::vector<Bytes> out;
+  for (size_t i = 0; i < n; ++i) {
+    size_t off = i * chunk, len = std::min(chunk, pt.size() - std::min(off, pt.size()));
+    Bytes part(pt.begin() + off, pt.begin() + off + len);
+    size_t pad = (blk - (len + 1) % blk) % blk;
+    part.insert(part.end(), pad, 0);
+    part.push_back(uint8_t(pad));
+    uint8_t extra[4] = {uint8_t((i + 1) >> 8), uint8_t(i + 1), uint8_t(n >> 8), uint8_t(n)};
+    // Only the first fragment names the first inner payload (RFC 7383 2.5).
+    auto f = seal_as(hdr, PayloadType::kEncryptedFragment, i == 0 ? first : PayloadType::kNone,
+                     ByteView(extra, 4), part);
+    OPENSSL_cleanse(part.data(), part.size());
+    if (!f) {
+      OPENSSL_cleanse(pt.data(), pt.size());
+      return std::nullopt;
+    }
+    out.push_back(std::move(*f));
+  }
+  OPENSSL_cleanse(pt.data(), pt.size());
+  return out;
+}
+
+SkError SkCrypter::open_fragment(ByteView msg, Bytes& plaintext) {
+  FragHeader f;
+  if (parse_fragment(msg, f) != DecodeError::kOk) return SkError::kDecode;
+  SkError e = open_impl(msg, kHeaderLen + kSkfHeaderLen, plaintext);
+  if (e != SkError::kOk) return e;
+  uint8_t pad = plaintext.back();
+  if (size_t(pad) + 1 > plaintext.size()) {
+    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    plaintext.clear();
+    return SkError::kBadPadding;
+  }
+  plaintext.resize(plaintext.size() - 1 - pad);
   return SkError::kOk;
 }
 

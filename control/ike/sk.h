@@ -64,6 +64,15 @@ class SkCrypter {
   // payload chain without padding, inner_next its first payload type.
   SkError open(ByteView msg, PayloadType& inner_next, Bytes& plaintext);
 
+  // RFC 7383: the payloads as Encrypted Fragment messages of at most max_msg octets each (IKE
+  // header included); hdr as for protect(). nullopt if max_msg leaves no room for content.
+  std::optional<std::vector<Bytes>> protect_fragments(const Header& hdr,
+                                                      const std::vector<Payload>& inner,
+                                                      size_t max_msg);
+  // Verifies and decrypts one fragment message (parse_fragment() must accept it): `plaintext` is
+  // its part of the inner payload chain, without padding. The AAD / ICV cover the fragment fields.
+  SkError open_fragment(ByteView msg, Bytes& plaintext);
+
  protected:
   SkCrypter() = default;
   // The encryption/ICV of one message: `msg` holds everything up to and including the IV, then the
@@ -72,6 +81,10 @@ class SkCrypter {
   // Verifies and decrypts msg's SK contents (iv, ct, icv) into pt.
   virtual SkError open_impl(ByteView msg, size_t sk_hdr_end, Bytes& pt) = 0;
   virtual void next_iv(uint8_t* iv) = 0;
+
+ private:
+  std::optional<Bytes> seal_as(const Header& hdr, PayloadType type, PayloadType inner_next,
+                               ByteView extra, ByteView padded_plaintext, ByteView iv = {});
 };
 
 // The two crypters of an IKE SA for one side: outbound uses our keys, inbound the peer's.

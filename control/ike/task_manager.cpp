@@ -38,13 +38,13 @@ void TaskManager::send_request(Daemon& d, IkeSa& sa) {
   }
   ExchangeType ex = active_->exchange();
   if (ex == ExchangeType::kIkeSaInit) out_id_ = 0;
-  auto msg = d.encode(sa, ex, false, out_id_, payloads);
+  auto msg = d.encode_packets(sa, ex, false, out_id_, payloads);
   if (!msg) {
     d.fail(sa, "cannot encode " + to_string(ex) + " request");
     return;
   }
   req_ = std::move(*msg);
-  if (ex == ExchangeType::kIkeSaInit) sa.init_request = req_;
+  if (ex == ExchangeType::kIkeSaInit) sa.init_request = req_.front();
   first_ms_ = d.now();
   tries_ = 0;
   next_ms_ = first_ms_ + d.tun().retransmit_base_ms;
@@ -87,7 +87,7 @@ void TaskManager::on_request(Daemon& d, IkeSa& sa, const Message& m) {
     default:
       return;
   }
-  auto msg = d.encode(sa, m.hdr.exchange, true, id, out);
+  auto msg = d.encode_packets(sa, m.hdr.exchange, true, id, out);
   if (!msg) return;
   resp_ = std::move(*msg);
   have_resp_ = true;

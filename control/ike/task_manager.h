@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "control/ike/task.h"
 #include "control/ike/wire.h"
@@ -30,11 +31,12 @@ class TaskManager {
 
   // The responder's IKE_SA_INIT answer is sent by the daemon; it becomes the cached response.
   void set_init_response(Bytes resp) {
-    resp_ = std::move(resp);
+    resp_ = {std::move(resp)};
     have_resp_ = true;
     in_id_ = 1;
   }
-  const Bytes& cached_response() const { return resp_; }
+  // The datagrams of the last response (several: IKE fragments, RFC 7383).
+  const std::vector<Bytes>& cached_response() const { return resp_; }
   void set_next_out(uint32_t id) { out_id_ = id; }
   uint32_t next_out() const { return out_id_; }
   uint32_t next_in() const { return in_id_; }
@@ -46,10 +48,10 @@ class TaskManager {
   std::deque<std::unique_ptr<Task>> queue_;
   std::unique_ptr<Task> active_;
   uint32_t out_id_ = 0, in_id_ = 0;
-  Bytes req_;
+  std::vector<Bytes> req_;  // the outstanding request's datagrams
   uint64_t first_ms_ = 0, next_ms_ = 0;
   unsigned tries_ = 0, total_retransmits_ = 0, retries_ = 0;
-  Bytes resp_;
+  std::vector<Bytes> resp_;
   bool have_resp_ = false;
 };
 

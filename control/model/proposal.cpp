@@ -1,5 +1,6 @@
 #include "control/model/proposal.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -122,6 +123,19 @@ std::string IkeProposal::str() const {
 std::string EspProposal::str() const {
   std::string s(crypto::info(algo).name);
   if (dh != DhGroup::kNone) s += "-" + std::string(dh_name(dh));
+  switch (esn) {
+    case EspEsn::kNo:
+      break;
+    case EspEsn::kYes:
+      s += "-esn";
+      break;
+    case EspEsn::kYesNo:
+      s += "-esn-noesn";
+      break;
+    case EspEsn::kNoYes:
+      s += "-noesn-esn";
+      break;
+  }
   return s;
 }
 
@@ -184,8 +198,13 @@ Parsed<EspProposal> parse_esp_proposal(std::string_view s) {
   std::optional<crypto::Algo> combined;  // a single-token kAlgos name (AEAD or GMAC)
   std::string cipher, integ;             // aes128/aes256 + sha256/384/512
   const DhName* dh = nullptr;
+  std::vector<std::string> esn;  // "esn"/"noesn" in the order given (preference)
   for (const auto& t : toks) {
-    if (auto a = crypto::algo_by_name(t); a && crypto::info(*a).aead) {
+    if (t == "esn" || t == "noesn") {
+      if (std::find(esn.begin(), esn.end(), t) != esn.end())
+        return fail(duplicate("'" + t + "'", s));
+      esn.push_back(t);
+    } else if (auto a = crypto::algo_by_name(t); a && crypto::info(*a).aead) {
       if (combined || !cipher.empty()) return fail(duplicate("encryption algorithm", s));
       combined = a;
     } else if (t == "aes128" || t == "aes256") {
@@ -203,6 +222,10 @@ Parsed<EspProposal> parse_esp_proposal(std::string_view s) {
   }
   EspProposal p;
   p.dh = dh ? dh->group : DhGroup::kNone;
+  if (esn.size() == 2)
+    p.esn = esn.front() == "esn" ? EspEsn::kYesNo : EspEsn::kNoYes;
+  else if (esn.size() == 1 && esn.front() == "esn")
+    p.esn = EspEsn::kYes;
   if (combined) {
     if (!integ.empty())
       return fail("'" + std::string(crypto::info(*combined).name) +
@@ -233,11 +256,13 @@ const std::vector<IkeProposal>& default_ike_proposals() {
   return v;
 }
 
+// ESN is offered first: with the 4096-packet windows of high-rate tunnels 32-bit sequence numbers
+// run out within hours (2^32 packets); peers without ESN still get 32-bit numbers.
 const std::vector<EspProposal>& default_esp_proposals() {
   static const std::vector<EspProposal> v{
-      {crypto::Algo::kAesGcm256, DhGroup::kNone},
-      {crypto::Algo::kAesGcm128, DhGroup::kNone},
-      {crypto::Algo::kAesCbc256Sha256, DhGroup::kNone},
+      {crypto::Algo::kAesGcm256, DhGroup::kNone, EspEsn::kYesNo},
+      {crypto::Algo::kAesGcm128, DhGroup::kNone, EspEsn::kYesNo},
+      {crypto::Algo::kAesCbc256Sha256, DhGroup::kNone, EspEsn::kYesNo},
   };
   return v;
 }

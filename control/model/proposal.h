@@ -52,11 +52,20 @@ struct IkeProposal {
   bool operator==(const IkeProposal&) const = default;
 };
 
+// Extended Sequence Numbers (transform type 5) as offered/accepted, in preference order.
+enum class EspEsn : uint8_t {
+  kNo,     // "noesn" or nothing: 32-bit sequence numbers only
+  kYes,    // "esn": 64-bit only
+  kYesNo,  // "esn-noesn": either, ESN preferred
+  kNoYes,  // "noesn-esn": either, 32-bit preferred
+};
+
 struct EspProposal {
   crypto::Algo algo = crypto::Algo::kAesGcm256;
   DhGroup dh = DhGroup::kNone;  // PFS group for CREATE_CHILD_SA; kNone = no PFS
+  EspEsn esn = EspEsn::kNo;
 
-  std::string str() const;  // e.g. "aes256gcm16-ecp384"
+  std::string str() const;  // e.g. "aes256gcm16-ecp384", "aes256gcm16-esn-noesn"
   bool operator==(const EspProposal&) const = default;
 };
 

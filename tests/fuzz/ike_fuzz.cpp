@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "control/ike/frag.h"
 #include "control/ike/message.h"
 #include "control/ike/payloads.h"
 #include "control/ike/sk.h"
@@ -96,9 +97,30 @@ void sk_open(ByteView in) {
     }
     return v;
   }();
+  // RFC 7383 fragments: the SKF parser, decryption and the bounded reassembly.
+  FragHeader fh;
+  bool skf = parse_fragment(in, fh) == DecodeError::kOk;
+  static Reassembly reasm;  // kept across inputs, like an IKE SA's
+  static FragCounters counters;
   for (const auto& c : crypters) {
     Message m;
     (void)c->unprotect(in, m);
+    Bytes pt;
+    if (c->open_fragment(in, pt) == SkError::kOk) {
+      check(skf);
+      FragLimits lim;
+      lim.max_fragments = 8;
+      lim.max_bytes = 4096;
+      static uint64_t now = 0;
+      reasm.expire(++now, lim, counters);
+      if (reasm.add(fh, pt, now, lim, counters) == Reassembly::Result::kComplete) {
+        PayloadType first = reasm.first();
+        Bytes chain = reasm.take();
+        check(chain.size() <= lim.max_bytes);
+        std::vector<Payload> out;
+        (void)decode_payloads(first, chain, out);
+      }
+    }
   }
 }
 

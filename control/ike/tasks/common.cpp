@@ -60,6 +60,35 @@ bool ts_subset(const std::vector<TrafficSelector>& got,
   return true;
 }
 
+std::vector<Prefix> ts_prefixes(const std::vector<TrafficSelector>& ts) {
+  __extension__ typedef unsigned __int128 U;  // v6 address arithmetic (GCC/Clang)
+  std::vector<Prefix> out;
+  for (const auto& t : ts) {
+    if (!t.start.is_set() || t.start.family != t.end.family) continue;
+    const unsigned bits = t.start.is_v4() ? 32 : 128;
+    auto num = [&](const IpAddr& a) {
+      U v = 0;
+      for (unsigned i = 0; i < bits / 8; ++i) v = v << 8 | a.bytes[i];
+      return v;
+    };
+    U lo = num(t.start), hi = num(t.end);
+    auto span = [](unsigned k) { return k >= 128 ? ~U(0) : (U(1) << k) - 1; };  // 2^k - 1
+    // Largest aligned blocks first; at most 2 * bits prefixes per range.
+    while (lo <= hi) {
+      unsigned k = 0;  // the block [lo, lo + 2^k - 1]
+      while (k < bits && (lo >> k & 1) == 0 && span(k + 1) <= hi - lo) ++k;
+      Prefix p;
+      p.addr.family = t.start.family;
+      for (unsigned i = 0; i < bits / 8; ++i) p.addr.bytes[i] = uint8_t(lo >> (bits - 8 - 8 * i));
+      p.len = uint8_t(bits - k);
+      out.push_back(p);
+      if (hi - lo <= span(k)) break;  // also ends at the last address without wrapping
+      lo += span(k) + 1;
+    }
+  }
+  return out;
+}
+
 Proposal with_spi(Proposal p, uint32_t spi) {
   p.spi = {uint8_t(spi >> 24), uint8_t(spi >> 16), uint8_t(spi >> 8), uint8_t(spi)};
   return p;

@@ -46,6 +46,8 @@ class IkeInit : public Task {
     out.push_back(make_payload(NotifyPayload::make(NotifyType::kNatDetectionSourceIp, src)));
     out.push_back(make_payload(
         NotifyPayload::make(NotifyType::kNatDetectionDestinationIp, nat_hash_bytes(sa.spi_i, 0, sa.remote))));
+    if (sa.conn->fragmentation)
+      out.push_back(make_payload(NotifyPayload::make(NotifyType::kFragmentationSupported)));
     return true;
   }
 
@@ -84,6 +86,7 @@ class IkeInit : public Task {
     }
     sa.spi_r = m.hdr.spi_r;
     sa.suite = *suite;
+    sa.frag = sa.conn->fragmentation && m.notify(NotifyType::kFragmentationSupported);
     sa.nr = nr->data;
     Secret gir;
     if (!sa.ke->compute(ke->data, gir) ||

@@ -21,6 +21,7 @@ std::unique_ptr<IkeSa> successor(const IkeSa& old, bool initiator, uint64_t spi_
   n->remote = old.remote;
   n->nat_local = old.nat_local;
   n->nat_remote = old.nat_remote;
+  n->frag = old.frag;  // negotiated once per IKE SA chain (RFC 7383 2.3)
   n->suite = s;
   n->ni = std::move(ni);
   n->nr = std::move(nr);

@@ -54,6 +54,9 @@ std::vector<TrafficSelector> narrow_ts(const std::vector<TrafficSelector>& their
 // True if every selector of `got` lies within one of `offered`.
 bool ts_subset(const std::vector<TrafficSelector>& got,
                const std::vector<TrafficSelector>& offered);
+// The address ranges of selectors as a minimal set of prefixes (what the data plane checks inner
+// source addresses against; protocol and ports are not enforced there).
+std::vector<Prefix> ts_prefixes(const std::vector<TrafficSelector>& ts);
 Proposal with_spi(Proposal p, uint32_t spi);
 std::vector<Proposal> with_spi(std::vector<Proposal> ps, uint32_t spi);
 std::vector<Proposal> with_ike_spi(std::vector<Proposal> ps, uint64_t spi);

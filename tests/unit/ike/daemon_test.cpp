@@ -1,13 +1,15 @@
 // Two IKE daemons in one process: mocked clock, nonces/SPIs (a seeded generator), key exchange
 // (a symmetric fake) and network (a queue we can drop from); the kernel is a map of SAs whose keys
 // are compared across the peers after every scenario.
+#include "control/ike/daemon.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
 #include <set>
 
-#include "control/ike/daemon.h"
+#include "control/ike/frag.h"
 #include "control/ike/tasks/tasks.h"
 
 namespace espgw::ike {
@@ -39,6 +41,8 @@ struct Installed {
   bool udp_encap;
   uint16_t sport, dport;
   uint64_t hard_bytes, hard_packets;
+  bool esn = false;
+  std::vector<Prefix> remote_ts;
 };
 
 class FakeKernel : public Kernel {
@@ -52,9 +56,10 @@ class FakeKernel : public Kernel {
   bool add_sa(const std::string&, const ChildSaSpec& s, std::string* err) override {
     if (fail_add) return *err = "injected", false;
     auto& m = s.inbound ? in : out;
-    m[s.spi] = {s.inbound,    s.algo,        Bytes(s.key->data(), s.key->data() + s.key->size()),
-                s.udp_encap,  s.local.port,  s.remote.port,
-                s.hard_bytes, s.hard_packets};
+    m[s.spi] = {s.inbound,    s.algo,         Bytes(s.key->data(), s.key->data() + s.key->size()),
+                s.udp_encap,  s.local.port,   s.remote.port,
+                s.hard_bytes, s.hard_packets, s.esn,
+                s.remote_ts};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
@@ -1310,6 +1315,301 @@ TEST(ConnFromModel, LifetimePacketsMapped) {
   cc = conn_from_model(cfg, c, &err);
   ASSERT_TRUE(cc && cc->remote_id);
   EXPECT_EQ(cc->remote_id->type, IdType::kIpv4Addr);
+}
+
+// ---- ESN (RFC 4303 2.2.1, RFC 7296 3.3.2 transform type 5) ----
+
+TEST_F(Pair, EsnNegotiatedWhenBothOfferIt) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-esn-noesn"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16-esn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  expect_keys_match();
+  for (Peer* p : {&a, &b}) {
+    for (auto* m : {&p->kernel.in, &p->kernel.out}) {
+      ASSERT_EQ(m->size(), 1u);
+      EXPECT_TRUE(m->begin()->second.esn) << p->name;
+    }
+    EXPECT_EQ(p->d->status()[0].children[0].proposal, "aes128gcm16-esn");
+  }
+}
+
+TEST_F(Pair, EsnFallsBackToNoEsnWithAPeerWithout) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  std::string err;
+  ca.esp = *parse_proposals({"aes128gcm16-esn-noesn"}, ProtocolId::kEsp, &err);
+  cb.esp = *parse_proposals({"aes128gcm16-noesn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_FALSE(a.kernel.in.begin()->second.esn);
+  EXPECT_FALSE(b.kernel.out.begin()->second.esn);
+  EXPECT_EQ(a.d->status()[0].children[0].proposal, "aes128gcm16-noesn");
+}
+
+TEST_F(Pair, DefaultProposalsFromTheModelOfferEsnFirst) {
+  model::Config cfg;
+  cfg.gateway.instances.resize(1);
+  cfg.gateway.instances[0].public_ip = a.addr;
+  model::LocalNetworkGateway lng;
+  lng.name = "peer";
+  lng.gateway_ip = b.addr;
+  cfg.local_network_gateways.push_back(lng);
+  model::Connection mc;
+  mc.name = "to-b";
+  mc.peer = "peer";
+  std::string err;
+  auto c = conn_from_model(cfg, mc, &err);
+  ASSERT_TRUE(c) << err;
+  ASSERT_FALSE(c->esp.empty());
+  for (const auto& p : c->esp) {
+    std::vector<uint16_t> esn;
+    for (const auto& t : p.transforms)
+      if (t.type == TransformType::kEsn) esn.push_back(t.id);
+    EXPECT_EQ(esn, (std::vector<uint16_t>{esn::kYes, esn::kNo}));
+  }
+  // Against a peer that offers ESN (strongSwan "-esn") the Child SA uses it.
+  ConnConfig cb = conn(b, a);
+  cb.esp = *parse_proposals({"aes256gcm16-esn"}, ProtocolId::kEsp, &err);
+  cb.initiate = false;
+  c->local_id = IdPayload::from_addr(a.addr);
+  c->psk = Secret("correct horse battery staple");
+  start(std::move(*c), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(a.kernel.in.begin()->second.esn);
+  EXPECT_TRUE(b.kernel.in.begin()->second.esn);
+}
+
+// ---- negotiated traffic selectors reach the data plane (RFC 4301 5.2) ----
+
+TEST_F(Pair, InboundSasCarryTheNegotiatedRemoteSelectors) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.local_ts = {*Prefix::parse("10.1.0.0/24"), *Prefix::parse("fd00:1::/64")};
+  ca.remote_ts = {*Prefix::parse("10.2.0.0/16")};
+  // b is route based (0/0): what it accepts from a is what a's TSi says.
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(b.d->connected("to-a"));
+  ASSERT_EQ(b.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.begin()->second.remote_ts,
+            (std::vector<Prefix>{*Prefix::parse("10.1.0.0/24"), *Prefix::parse("fd00:1::/64")}));
+  ASSERT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(a.kernel.in.begin()->second.remote_ts,
+            (std::vector<Prefix>{*Prefix::parse("10.2.0.0/16")}));
+  // A rekeyed Child SA keeps them.
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  for (const auto& [spi, sa] : b.kernel.in) EXPECT_EQ(sa.remote_ts.size(), 2u) << spi;
+}
+
+TEST(TsPrefixes, RangesBecomeMinimalPrefixSets) {
+  auto r = [](const char* lo, const char* hi) {
+    TrafficSelector t;
+    t.start = *IpAddr::parse(lo);
+    t.end = *IpAddr::parse(hi);
+    t.type = t.start.is_v4() ? TsType::kIpv4AddrRange : TsType::kIpv6AddrRange;
+    return t;
+  };
+  auto strs = [](const std::vector<Prefix>& v) {
+    std::vector<std::string> s;
+    for (const auto& p : v) s.push_back(p.str());
+    return s;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(strs(ts_prefixes({r("0.0.0.0", "255.255.255.255")})), V{"0.0.0.0/0"});
+  EXPECT_EQ(strs(ts_prefixes({r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")})), V{"::/0"});
+  EXPECT_EQ(strs(ts_prefixes({r("10.0.0.5", "10.0.0.5")})), V{"10.0.0.5/32"});
+  EXPECT_EQ(strs(ts_prefixes({r("10.0.0.1", "10.0.0.6")})),
+            (V{"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"}));
+  EXPECT_EQ(strs(ts_prefixes({r("255.255.255.254", "255.255.255.255")})), V{"255.255.255.254/31"});
+  EXPECT_EQ(strs(ts_prefixes({r("0.0.0.1", "255.255.255.255")})).size(), 32u);
+  EXPECT_EQ(strs(ts_prefixes({r("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")})).size(), 254u);
+  EXPECT_TRUE(ts_prefixes({r("10.0.0.9", "10.0.0.1")}).empty());  // empty range
+}
+
+// ---- IKE fragmentation (RFC 7383) ----
+
+static bool is_skf(const Packet& p) {
+  Header h;
+  return !p.keepalive && decode_header(p.data, h).ok() && h.next == PayloadType::kEncryptedFragment;
+}
+
+TEST_F(Pair, FragmentedIkeAuthBringsTheTunnelUp) {
+  tun.frag_mtu_v4 = 200;  // IP datagram: every IKE_AUTH message needs several fragments
+  start_default();
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  ASSERT_TRUE(b.d->connected("to-a"));
+  expect_keys_match();
+  int skf_a = 0, skf_b = 0;
+  for (const auto& p : sent_log) {
+    if (p.keepalive || ex_of(p) == ExchangeType::kIkeSaInit) continue;  // never fragmented
+    EXPECT_LE(p.data.size() + 28, 200u);                                // + IPv4 and UDP headers
+    if (is_skf(p)) (p.from.addr == a.addr ? skf_a : skf_b)++;
+  }
+  EXPECT_GE(skf_a, 2);
+  EXPECT_GE(skf_b, 2);
+  for (Peer* p : {&a, &b}) {
+    auto st = p->d->status()[0];
+    EXPECT_TRUE(st.fragmentation);
+    EXPECT_EQ(st.frag.messages_reassembled, 1u) << p->name;
+    EXPECT_EQ(st.frag.messages_fragmented, 1u) << p->name;
+    for (const auto& [name, v] : st.frag.named())
+      if (std::string(name).starts_with("drop_")) {
+        EXPECT_EQ(v, 0u) << p->name << " " << name;
+      }
+  }
+  // Later exchanges (a Child SA rekey) too, and the IKE SA that replaces this one keeps it.
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  expect_keys_match();
+  ASSERT_TRUE(a.d->rekey_ike("to-b"));
+  deliver();
+  run_for(1000);
+  ASSERT_TRUE(a.d->established_sa("to-b")->frag);
+  EXPECT_TRUE(b.d->established_sa("to-a")->frag);
+  EXPECT_GE(a.d->status()[0].frag.messages_reassembled, 3u);
+}
+
+TEST_F(Pair, NoFragmentsUnlessBothAnnounce) {
+  tun.frag_mtu_v4 = 200;
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  cb.fragmentation = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));  // whole messages, larger than the "MTU"
+  for (const auto& p : sent_log) EXPECT_FALSE(is_skf(p));
+  EXPECT_FALSE(a.d->status()[0].fragmentation);
+  // Fragments anyway (properly protected by the peer) are refused and counted.
+  IkeSa* sa = a.d->established_sa("to-b");
+  Header h;
+  h.spi_i = sa->spi_i;
+  h.spi_r = sa->spi_r;
+  h.exchange = ExchangeType::kInformational;
+  h.flags = kFlagInitiator;
+  h.message_id = sa->tm.next_out();
+  auto frags = sa->sk->out->protect_fragments(h, {}, 100);
+  ASSERT_TRUE(frags);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, frags->front());
+  EXPECT_EQ(b.d->status()[0].frag.drop_not_negotiated, 1u);
+  EXPECT_EQ(b.d->status()[0].frag.fragments_in, 0u);
+}
+
+// Fragments sent "by a" straight to b with a's keys, for the request ID b expects (+ offset).
+struct Injector {
+  std::vector<Bytes> frags(IkeSa& sa, const std::vector<Payload>& pl, size_t mtu,
+                           int id_offset = 0) {
+    Header h;
+    h.spi_i = sa.spi_i;
+    h.spi_r = sa.spi_r;
+    h.exchange = ExchangeType::kInformational;
+    h.flags = kFlagInitiator;
+    h.message_id = sa.tm.next_out() + id_offset;
+    return sa.sk->out->protect_fragments(h, pl, mtu).value();
+  }
+};
+
+TEST_F(Pair, FragmentReassemblyRefusalsAreCounted) {
+  start_default();
+  connect();
+  ASSERT_TRUE(b.d->connected("to-a"));
+  IkeSa& sa = *a.d->established_sa("to-b");
+  auto st = [&] { return b.d->status()[0].frag; };
+  std::vector<Payload> big{
+      make_payload(NotifyPayload::make(NotifyType::kSignatureHashAlgorithms, Bytes(600, 7)))};
+  Injector inj;
+  // Not the message ID b waits for.
+  auto f = inj.frags(sa, big, 200, 3);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, f[0]);
+  EXPECT_EQ(st().drop_unexpected_id, 1u);
+  // Tampered.
+  f = inj.frags(sa, big, 200);
+  Bytes bad = f[0];
+  bad.back() ^= 1;
+  b.d->receive({b.addr, 500}, {a.addr, 500}, bad);
+  EXPECT_EQ(st().drop_integrity, 1u);
+  // Incomplete: dropped after the timeout, by tick.
+  b.d->receive({b.addr, 500}, {a.addr, 500}, f[0]);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, f[0]);
+  EXPECT_EQ(st().drop_duplicate, 1u);
+  EXPECT_EQ(st().fragments_in, 1u);
+  now += tun.frag.timeout_ms;
+  b.d->tick();
+  EXPECT_EQ(st().drop_timeout, 1u);
+  EXPECT_FALSE(b.d->established_sa("to-a")->frag_req.active());
+  // Out of order, a good one is answered (an empty INFORMATIONAL response).
+  wire.clear();
+  f = inj.frags(sa, big, 200);
+  ASSERT_GE(f.size(), 3u);
+  for (auto it = f.rbegin(); it != f.rend(); ++it) b.d->receive({b.addr, 500}, {a.addr, 500}, *it);
+  EXPECT_EQ(st().messages_reassembled, 1u);
+  ASSERT_EQ(wire.size(), 1u);
+  EXPECT_TRUE(is_response(wire.front()));
+  wire.clear();
+  // Too large once reassembled (the next ID): everything of it goes, nothing is answered.
+  std::vector<Payload> huge;
+  for (int i = 0; i < 20; ++i)
+    huge.push_back(make_payload(
+        NotifyPayload::make(NotifyType::kSignatureHashAlgorithms, Bytes(4000, uint8_t(i)))));
+  f = inj.frags(sa, huge, 1400, 1);
+  ASSERT_LE(f.size(), tun.frag.max_fragments);
+  for (const auto& x : f) b.d->receive({b.addr, 500}, {a.addr, 500}, x);
+  EXPECT_GT(st().drop_oversize, 0u);
+  EXPECT_FALSE(b.d->established_sa("to-a")->frag_req.active());
+  EXPECT_TRUE(wire.empty());
+  // Too many fragments.
+  f = inj.frags(sa, {huge[0]}, 80, 1);
+  ASSERT_GT(f.size(), tun.frag.max_fragments);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, f[0]);
+  EXPECT_EQ(st().drop_too_many, 1u);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_TRUE(b.d->connected("to-a"));
+}
+
+TEST_F(Pair, LostFragmentIsRecoveredByRetransmission) {
+  tun.frag_mtu_v4 = 200;
+  start_default();
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  uint32_t old_out = a.kernel.current_out;
+  // The second fragment of the rekey request is lost once; its response once entirely.
+  int req_lost = 0, resp_lost = 0, skf_seen = 0;
+  size_t resp_frags = 0;
+  drop = [&](const Packet& p) {
+    if (!is_skf(p) || ex_of(p) != ExchangeType::kCreateChildSa) return false;
+    if (!is_response(p)) return ++skf_seen == 2 && !req_lost++;
+    if (req_lost && resp_lost < 1) {
+      ++resp_frags;
+      FragHeader fh;
+      parse_fragment(p.data, fh);
+      if (fh.number == fh.total) ++resp_lost;
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  EXPECT_EQ(a.kernel.current_out, old_out);  // incomplete at b: nothing answered yet
+  size_t sent_before = sent_log.size();
+  run_for(tun.retransmit_base_ms + 100);      // retransmission: b completes it and answers
+  run_for(2 * tun.retransmit_base_ms + 100);  // the response was lost: b answers again, once
+  EXPECT_NE(a.kernel.current_out, old_out);
+  expect_keys_match();
+  size_t b_resp = 0;
+  for (size_t i = sent_before; i < sent_log.size(); ++i)
+    if (sent_log[i].from.addr == b.addr && is_skf(sent_log[i]) && is_response(sent_log[i]) &&
+        ex_of(sent_log[i]) == ExchangeType::kCreateChildSa)
+      ++b_resp;
+  EXPECT_EQ(b_resp, 2 * resp_frags);  // the response twice, not once per request fragment
+  EXPECT_GE(b.d->status()[0].frag.drop_duplicate, 1u);  // fragment 1 came twice
 }
 
 }  // namespace

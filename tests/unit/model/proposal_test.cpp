@@ -123,6 +123,35 @@ TEST(EspProposal, Errors) {
   }
 }
 
+TEST(EspProposal, Esn) {
+  struct Case {
+    const char* in;
+    EspEsn esn;
+    const char* str;
+  };
+  for (const Case& c : {
+           Case{"aes256gcm16", EspEsn::kNo, "aes256gcm16"},
+           Case{"aes256gcm16-noesn", EspEsn::kNo, "aes256gcm16"},
+           Case{"aes256gcm16-esn", EspEsn::kYes, "aes256gcm16-esn"},
+           Case{"aes256gcm16-esn-noesn", EspEsn::kYesNo, "aes256gcm16-esn-noesn"},
+           Case{"noesn-ESN-aes256-sha256", EspEsn::kNoYes, "aes256-sha256-noesn-esn"},
+           Case{"aes128gcm16-ecp256-esn", EspEsn::kYes, "aes128gcm16-ecp256-esn"},
+       }) {
+    auto r = parse_esp_proposal(c.in);
+    ASSERT_TRUE(r) << c.in << ": " << r.error;
+    EXPECT_EQ(r.value->esn, c.esn) << c.in;
+    EXPECT_EQ(r.value->str(), c.str) << c.in;
+    EXPECT_EQ(parse_esp_proposal(r.value->str()).value, r.value) << c.in;
+  }
+  for (const char* bad : {"aes256gcm16-esn-esn", "aes256gcm16-noesn-esn-noesn", "esn"})
+    EXPECT_FALSE(parse_esp_proposal(bad)) << bad;
+  EXPECT_FALSE(parse_ike_proposal("aes256gcm16-prfsha384-ecp384-esn"));  // ESP only
+}
+
+TEST(Proposals, DefaultsOfferEsnFirst) {
+  for (const auto& d : default_esp_proposals()) EXPECT_EQ(d.esn, EspEsn::kYesNo) << d.str();
+}
+
 TEST(Proposals, EmptyListsMeanDefaults) {
   IpsecPolicy p;
   EXPECT_EQ(effective_ike_proposals(p), default_ike_proposals());
