@@ -2,11 +2,11 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   targets: pkt esp_in config bgp ike ike_daemon keyfile api seqstore
+#   targets: pkt esp_in config bgp ike ike_daemon keyfile api seqstore worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon keyfile api seqstore)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon keyfile api seqstore worker)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -22,6 +22,9 @@ sources() {
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
+    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{control,fib,gateway,ike_service,neighbor,port,routes,sa,telemetry,worker,bgp_service}.cpp \
+      control/model/*.cpp control/api/server.cpp control/state/*.cpp control/bgp/*.cpp \
+      control/ike/*.cpp control/ike/tasks/*.cpp crypto/*.cpp ;;
   esac
 }
 libs() {
@@ -30,6 +33,7 @@ libs() {
     esp_in) echo "-lIPSec_MB -lcrypto" ;;
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
     keyfile|seqstore) echo "-lcrypto" ;;
+    worker) echo "$(pkg-config --cflags --libs libdpdk) -lIPSec_MB -lyaml-cpp -lcrypto" ;;
   esac
 }
 
