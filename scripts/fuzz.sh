@@ -33,7 +33,7 @@ libs() {
     esp_in) echo "-lIPSec_MB -lcrypto" ;;
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
     keyfile|seqstore) echo "-lcrypto" ;;
-    worker) echo "$(pkg-config --cflags --libs libdpdk) -lIPSec_MB -lyaml-cpp -lcrypto" ;;
+    worker) echo "$(pkg-config --cflags --libs libdpdk) -lrte_net_ring -lIPSec_MB -lyaml-cpp -lcrypto" ;;
   esac
 }
 

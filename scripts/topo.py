@@ -277,17 +277,23 @@ def basic_config(prefix, gw_name="gw", extra_routes=(), mtu_b=1500):
     }
 
 
-def up_basic(topo, extra_routes=(), mtu_b=1500, host_b_extra=()):
-    topo.add_ns("a")
-    topo.add_ns("b")
-    gw = topo.start_gateway("gw", basic_config(topo.prefix, extra_routes=extra_routes,
-                                               mtu_b=mtu_b))
+def attach_basic_hosts(topo, gw, host_b_extra=()):
+    """Moves gw's taps "a0"/"b0" into host namespaces a and b (BASIC addresses, default routes
+    via the gateway)."""
     for side in ("a", "b"):
         s = BASIC[side]
         topo.attach(gw, "%s%s0" % (topo.prefix, side), side,
                     addrs=[s["host4"], s["host6"]] + (list(host_b_extra) if side == "b" else []),
                     routes=[("default", s["gw4"].split("/")[0]),
                             ("default", s["gw6"].split("/")[0])])
+
+
+def up_basic(topo, extra_routes=(), mtu_b=1500, host_b_extra=()):
+    topo.add_ns("a")
+    topo.add_ns("b")
+    gw = topo.start_gateway("gw", basic_config(topo.prefix, extra_routes=extra_routes,
+                                               mtu_b=mtu_b))
+    attach_basic_hosts(topo, gw, host_b_extra)
     return gw
 
 

@@ -159,6 +159,18 @@ Harness* setup() {
     if (r.contains("ok") && r["ok"] == false) return &h;
   }
   h.gw = &gw;
+  if (std::getenv("ESPGW_FUZZ_STATS"))  // what the inputs reached (ESPGW_FUZZ_STATS=1)
+    std::atexit([] {
+      const auto& c = *h.gw->runtime().counters;
+      for (auto e : {dp::Event::forwarded, dp::Event::esp_encrypted, dp::Event::esp_decrypted})
+        std::fprintf(stderr, "worker_fuzz: %s %llu\n",
+                     std::string(dp::kEventNames[size_t(e)]).c_str(),
+                     (unsigned long long)c.total_event(e));
+      for (size_t d = 0; d < dp::kDropNames.size(); ++d)
+        if (uint64_t n = c.total_drop(dp::Drop(d)))
+          std::fprintf(stderr, "worker_fuzz: drop %s %llu\n",
+                       std::string(dp::kDropNames[d]).c_str(), (unsigned long long)n);
+    });
   const dp::Runtime& rt = gw.runtime();
   rte_eth_macaddr_get(rt.ports[0].eth_id, &h.lan.gw_mac);
   rte_eth_macaddr_get(rt.ports[1].eth_id, &h.wan.gw_mac);

@@ -45,11 +45,7 @@ def small_fib():
                      address_spaces=["10.2.0.0/16"])
         cfg["instance"]["dataplane"] = {"max_routes_v4": MAX_V4, "max_routes_v6": MAX_V6}
         gw = t.start_gateway("gw", cfg)
-        for side in ("a", "b"):
-            s = topo.BASIC[side]
-            t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                     routes=[("default", s["gw4"].split("/")[0]),
-                             ("default", s["gw6"].split("/")[0])])
+        topo.attach_basic_hosts(t, gw)
         subprocess.run(["mkdir", "-p", STATE], check=True)
         d = GoBgp(t.ns_name("a"), "gobgp", "10.1.0.10", PEERING, v4=(), v6=())
         d.start()

@@ -368,11 +368,7 @@ def direct(request):
         bgp_sections(cfg, PEERING, "onprem", ONPREM_AS, "10.1.0.10", "to-onprem",
                      address_spaces=["10.2.0.0/16", "fd00:b::/48"])
         gw = t.start_gateway("gw", cfg)
-        for side in ("a", "b"):
-            s = topo.BASIC[side]
-            t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                     routes=[("default", s["gw4"].split("/")[0]),
-                             ("default", s["gw6"].split("/")[0])])
+        topo.attach_basic_hosts(t, gw)
         nsa = t.ns_name("a")
         # the on-prem networks the daemon announces, on its loopback (ping targets)
         subprocess.run(["ip", "-n", nsa, "addr", "add", "10.50.1.1/32", "dev", "lo"], check=True)

@@ -21,11 +21,7 @@ def up(t, **dataplane):
     t.add_ns("a")
     t.add_ns("b")
     gw = t.start_gateway("gw", cfg)
-    for side in ("a", "b"):
-        s = topo.BASIC[side]
-        t.attach(gw, "%s%s0" % (t.prefix, side), side, addrs=[s["host4"], s["host6"]],
-                 routes=[("default", s["gw4"].split("/")[0]),
-                         ("default", s["gw6"].split("/")[0])])
+    topo.attach_basic_hosts(t, gw)
     return gw
 
 
