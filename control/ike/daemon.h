@@ -33,6 +33,12 @@ struct Tunables {
   unsigned rekey_jitter_pct = 5;
   unsigned max_retries = 4;            // IKE_SA_INIT retries after COOKIE / INVALID_KE
   uint64_t cookie_rotate_ms = 300000;  // a new cookie secret (the previous one stays valid)
+  // Resource caps against a flooding or misbehaving peer.
+  unsigned max_half_open = 1024;  // beyond this, IKE_SA_INIT is refused even with a cookie
+  size_t max_init_bytes = 8192;   // a larger IKE_SA_INIT request is refused (half-open memory)
+  unsigned max_children = 16;     // Child SAs per IKE SA (NO_ADDITIONAL_SAS beyond)
+  uint64_t rekeyed_timeout_ms = 30000;  // a rekeyed IKE SA the peer never deletes: we delete it
+  uint64_t log_interval_ms = 10000;     // refusal log lines: one per counter per interval
 };
 
 enum class ConnEvent { kUp, kDown, kDeadPeer, kAuthFailed };
@@ -62,6 +68,7 @@ struct ConnStatus {
   std::vector<ChildStatus> children;
   SaStats in, out;
   std::string last_error;
+  unsigned failures = 0;  // consecutive failed attempts (re-initiation back-off)
 };
 
 class Daemon {
@@ -88,6 +95,13 @@ class Daemon {
   bool connected(const std::string& conn) const;
   size_t half_open() const;
   CookieJar& cookies() { return cookies_; }
+  // Every message or request the daemon refuses is counted under a name (e.g. "unknown_spi",
+  // "integrity_failed", "fragment_unsupported"); shown by `show ike counters`.
+  const std::map<std::string, uint64_t>& counters() const { return counters_; }
+  uint64_t counter(const std::string& name) const {
+    auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second;
+  }
 
   // ---- used by the tasks ----
   Env& env() { return env_; }
@@ -97,6 +111,12 @@ class Daemon {
   Bytes random_bytes(size_t n);
   uint64_t new_ike_spi();
   void log(const IkeSa& sa, const std::string& what);
+  // Counts a refusal and logs it, at most one line per counter and log_interval_ms (with the
+  // number of refusals not logged since): a flood cannot flood the log.
+  void refuse(const std::string& counter, const std::string& what);
+  // A new, authenticated request (the message ID check passed) of an IKE SA: behind a NAT, the
+  // IKE SA and its Child SAs follow the address it came from (RFC 7296 2.23).
+  void on_new_request(IkeSa& sa);
   // Encodes (IKE_SA_INIT: plain, otherwise SK-protected) and sends.
   std::optional<Bytes> encode(IkeSa& sa, ExchangeType ex, bool response, uint32_t id,
                               const std::vector<Payload>& payloads);
@@ -142,6 +162,8 @@ class Daemon {
   ConnState* conn_state(const std::string& name);
   const ConnState* conn_state(const std::string& name) const;
   ConnStatus status_of(const ConnState& cs) const;
+  void follow_nat(IkeSa& sa, const Endpoint& local, const Endpoint& remote);
+  void send_version_error(const Endpoint& local, const Endpoint& remote, const Header& req);
 
   Env env_;
   Kernel& kernel_;
@@ -150,6 +172,14 @@ class Daemon {
   std::map<uint64_t, std::unique_ptr<IkeSa>> sas_;  // by our SPI
   CookieJar cookies_;
   uint64_t next_cookie_rotate_ms_ = 0;
+  std::map<std::string, uint64_t> counters_;
+  struct LogGate {
+    uint64_t next_ms = 0;
+    uint64_t suppressed = 0;
+  };
+  std::map<std::string, LogGate> log_gates_;
+  // The endpoints of the message receive() is handling (for on_new_request).
+  Endpoint rx_local_, rx_remote_;
 };
 
 }  // namespace espgw::ike
