@@ -296,6 +296,10 @@ bool IkeService::move_sa(const std::string& conn, uint32_t spi, const ike::Endpo
   p.hard.packets = s.hard_packets;
   uint32_t id = t.add_sa(p, err);
   if (!id) return false;
+  if (SaRt* fresh = t.sa(id)) {  // lifetimes by volume go on counting where the old SA was
+    fresh->bytes.store(old->bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    fresh->packets.store(old->packets.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
   const TunnelRt* tun = t.tunnel(c->second.tunnel);
   if (tun && tun->out.load() == old) {  // it carries the traffic: swap it in
     if (!t.bind_tunnel(c->second.tunnel, id, err)) {

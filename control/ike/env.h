@@ -68,9 +68,12 @@ class Kernel {
   virtual void del_sa(const std::string& conn, uint32_t spi, bool inbound) = 0;
   // Behind a NAT the peer's mapping changed: the outbound SA sends from `local` to `remote` from
   // now on, with the same keys and without reusing a sequence number. False (with err) if the
-  // data plane cannot.
-  virtual bool move_sa(const std::string& conn, uint32_t spi, const Endpoint& local,
-                       const Endpoint& remote, std::string* err) = 0;
+  // data plane cannot (the default).
+  virtual bool move_sa(const std::string& /*conn*/, uint32_t /*spi*/, const Endpoint& /*local*/,
+                       const Endpoint& /*remote*/, std::string* err) {
+    *err = "not supported";
+    return false;
+  }
   virtual SaStats sa_stats(const std::string& conn, uint32_t spi, bool inbound) = 0;
   // The connection has (no longer) an installed Child SA: add / withdraw its routes.
   virtual void connection_up(const std::string& conn) = 0;

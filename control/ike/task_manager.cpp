@@ -88,6 +88,13 @@ void TaskManager::on_request(Daemon& d, IkeSa& sa, const Message& m) {
                                              ", expected " + std::to_string(in_id_));
     return;
   }
+  ExchangeType ex = m.hdr.exchange;
+  if (ex != ExchangeType::kIkeAuth && ex != ExchangeType::kCreateChildSa &&
+      ex != ExchangeType::kInformational) {
+    d.refuse("unsupported_exchange", sa.label() + ": request of exchange type " +
+                                         std::to_string(unsigned(ex)));
+    return;
+  }
   d.on_new_request(sa);
   std::vector<Payload> out;
   switch (m.hdr.exchange) {

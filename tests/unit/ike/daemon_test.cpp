@@ -1673,6 +1673,16 @@ TEST_F(Pair, RefusalsAreCountedAndLogRateLimited) {
   EXPECT_EQ(b.d->counter("unknown_spi"), 1u);
   b.d->receive({b.addr, 500}, {a.addr, 500}, Bytes(10, 1));
   EXPECT_EQ(b.d->counter("malformed_header"), 1u);
+  // An authentic request of an exchange type we do not know.
+  IkeSa* sa_a = a.d->established_sa("to-b");
+  Header x = h;
+  x.next = PayloadType::kNone;
+  x.exchange = ExchangeType(99);
+  x.message_id = sa_a->tm.next_out();
+  auto unknown = sa_a->sk->out->protect(x, {});
+  ASSERT_TRUE(unknown);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, *unknown);
+  EXPECT_EQ(b.d->counter("unsupported_exchange"), 1u);
   EXPECT_TRUE(b.d->connected("to-a"));
   for (const auto& l : b.logs) EXPECT_EQ(l.find("correct horse"), std::string::npos);
 }
