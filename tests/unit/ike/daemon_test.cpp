@@ -1944,6 +1944,32 @@ TEST_F(Pair, UnknownCriticalPayloadInProtectedRequest) {
   EXPECT_TRUE(b.d->connected("to-a"));
 }
 
+// A retransmitted IKE_SA_INIT gets the cached answer (every datagram of it, once); another
+// IKE_SA_INIT with the SPI of a half-open SA is refused and counted.
+TEST_F(Pair, RetransmittedInitAnsweredDuplicateInitRefused) {
+  start_default();
+  a.d->tick();  // a sends its IKE_SA_INIT
+  ASSERT_EQ(wire.size(), 1u);
+  Packet req = wire.front();
+  wire.clear();
+  b.d->receive(req.to, req.from, req.data);  // b answers
+  ASSERT_EQ(wire.size(), 1u);
+  Bytes resp = wire.front().data;
+  wire.clear();
+  b.d->receive(req.to, req.from, req.data);
+  ASSERT_EQ(wire.size(), 1u);
+  EXPECT_EQ(wire.front().data, resp);
+  wire.clear();
+  Bytes other = req.data;
+  other.back() ^= 1;
+  Message m;
+  ASSERT_TRUE(decode_message(other, m).ok());
+  b.d->receive(req.to, req.from, other);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_EQ(b.d->counter("duplicate_init"), 1u);
+  EXPECT_EQ(b.d->half_open(), 1u);
+}
+
 // Every refusal is counted under a name and logged, at most one line per interval.
 TEST_F(Pair, RefusalsAreCountedAndLogRateLimited) {
   // b does not do IKE fragmentation: every fragment is refused before any crypto (on an IKE SA
