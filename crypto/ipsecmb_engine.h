@@ -46,7 +46,7 @@ struct EspOp {
   uint32_t payload_len = 0;
   uint32_t esn_hi = 0;  // high 32 bits of the 64-bit sequence number (part of the IV even without ESN)
   bool esn = false;
-  uint8_t status = kOk;  // out
+  uint8_t status = kError;  // out; an op the engine never completes must not pass as kOk
 };
 
 class Engine {

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "dataplane/sockaddr.h"
@@ -36,6 +37,13 @@ std::string wall_time(uint64_t mono_ms) {
 }
 
 api::Json stats_json(const ike::SaStats& s) { return {{"packets", s.packets}, {"bytes", s.bytes}}; }
+
+void random_or_die(uint8_t* p, size_t n) {
+  if (RAND_bytes(p, int(n)) != 1) {
+    std::fprintf(stderr, "espgw: ike: RAND_bytes failed: no secure randomness, stopping\n");
+    std::abort();
+  }
+}
 
 }  // namespace
 
@@ -74,7 +82,8 @@ bool IkeService::init(std::string* err) {
 
   ike::Env env;
   env.now_ms = [] { return monotonic_ms(); };
-  env.random = [](uint8_t* p, size_t n) { RAND_bytes(p, int(n)); };
+  // Nonces, SPIs and DH keys come from here: never continue with unfilled bytes.
+  env.random = [](uint8_t* p, size_t n) { random_or_die(p, n); };
   env.send = [this](const ike::Endpoint& f, const ike::Endpoint& t, const ike::Bytes& m) {
     send(f, t, m, false);
   };
@@ -121,6 +130,8 @@ bool IkeService::init(std::string* err) {
             return show_connection(a[0]);
           },
           "show connection NAME  (IKE/Child SA details, selectors, routes)");
+  api.add({"show", "ike", "counters"}, [this](const api::Args&) { return show_counters(); },
+          "show ike counters  (IKE messages and requests refused, by reason)");
   auto act = [this](const api::Args& a, const char* what) -> api::Json {
     if (a.empty()) throw api::RequestError(std::string("usage: ike ") + what + " CONNECTION");
     bool ok = false;
@@ -183,7 +194,7 @@ void IkeService::tick(uint64_t) { daemon_->tick(); }
 uint32_t IkeService::alloc_spi() {
   for (;;) {
     uint32_t spi;
-    RAND_bytes(reinterpret_cast<uint8_t*>(&spi), sizeof spi);
+    random_or_die(reinterpret_cast<uint8_t*>(&spi), sizeof spi);
     spi |= 0xc0000000u;  // well clear of the reserved range and of hand-picked static SPIs
     if (!reserved_spis_.count(spi) && !sa_ids_.count({spi, true})) {
       reserved_spis_.insert(spi);
@@ -242,11 +253,73 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
   }
   sa_ids_[{s.spi, s.inbound}] = id;
   if (!s.inbound) c.outbound.push_back(s.spi);
+  if (!s.inbound && s.udp_encap) {
+    MovableOut& m = movable_[s.spi];
+    m.key = *s.key;
+    m.spec = s;
+    m.spec.key = &m.key;
+  }
+  return true;
+}
+
+bool IkeService::move_sa(const std::string& conn, uint32_t spi, const ike::Endpoint& local,
+                         const ike::Endpoint& remote, std::string* err) {
+  auto it = sa_ids_.find({spi, false});
+  auto mv = movable_.find(spi);
+  auto c = conns_.find(conn);
+  if (it == sa_ids_.end() || mv == movable_.end() || c == conns_.end())
+    return *err = "not a UDP-encapsulated outbound SA", false;
+  SaTable& t = ctl_.sas();
+  const SaRt* old = t.sa(it->second);
+  if (!old) return *err = "no such SA", false;
+  // A fresh SA with the same key continues well past the old one's sequence numbers: workers may
+  // still take a few from the old SA until it is unpublished, and a number must never repeat
+  // under one key.
+  constexpr uint64_t kSeqGap = 1u << 20;
+  uint64_t seq = old->seq.load(std::memory_order_acquire) + kSeqGap;
+  if (!mv->second.spec.esn && seq >= 0xffffffffull)
+    return *err = "sequence numbers exhausted", false;
+  const ike::ChildSaSpec& s = mv->second.spec;
+  SaParams p;
+  p.spi = spi;
+  p.algo = s.algo;
+  p.key = s.key->data();
+  p.key_len = s.key->size();
+  p.local = local.addr;
+  p.remote = remote.addr;
+  p.udp_encap = true;
+  p.sport = local.port;
+  p.dport = remote.port;
+  p.esn = s.esn;
+  p.replay_window = s.replay_window;
+  p.seq_start = seq;
+  p.hard.bytes = s.hard_bytes;
+  p.hard.packets = s.hard_packets;
+  uint32_t id = t.add_sa(p, err);
+  if (!id) return false;
+  if (SaRt* fresh = t.sa(id)) {  // lifetimes by volume go on counting where the old SA was
+    fresh->bytes.store(old->bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    fresh->packets.store(old->packets.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  const TunnelRt* tun = t.tunnel(c->second.tunnel);
+  if (tun && tun->out.load() == old) {  // it carries the traffic: swap it in
+    if (!t.bind_tunnel(c->second.tunnel, id, err)) {
+      t.del_sa(id);
+      return false;
+    }
+  } else if (SaRt* fresh = t.sa(id)) {
+    fresh->tunnel = c->second.tunnel;  // an older outbound SA (rekey): stays in the background
+  }
+  t.del_sa(it->second);
+  it->second = id;
+  mv->second.spec.local = local;
+  mv->second.spec.remote = remote;
   return true;
 }
 
 void IkeService::del_sa(const std::string& conn, uint32_t spi, bool inbound) {
   if (inbound) reserved_spis_.erase(spi);  // also an SPI that was allocated but never installed
+  if (!inbound) movable_.erase(spi);
   auto it = sa_ids_.find({spi, inbound});
   if (it == sa_ids_.end()) return;
   ctl_.sas().del_sa(it->second);
@@ -323,6 +396,7 @@ api::Json IkeService::connection_json(const ike::ConnStatus& s, bool detail) con
               {"bytes_out", s.out.bytes},
               {"packets_out", s.out.packets},
               {"last_established", wall_time(s.established_ms)},
+              {"failures", s.failures},
               {"last_error", s.last_error}};
   if (!detail) return o;
   o["ike_state"] = s.ike_state;
@@ -359,6 +433,12 @@ api::Json IkeService::show_connections() const {
   api::Json a = api::Json::array();
   for (const auto& s : daemon_->status()) a.push_back(connection_json(s, false));
   return a;
+}
+
+api::Json IkeService::show_counters() const {
+  api::Json o = api::Json::object();
+  for (const auto& [name, n] : daemon_->counters()) o[name] = n;
+  return o;
 }
 
 api::Json IkeService::show_connection(const std::string& name) const {

@@ -32,6 +32,8 @@ class IkeService : public Service, public ike::Kernel {
   uint32_t alloc_spi() override;
   bool add_sa(const std::string& conn, const ike::ChildSaSpec& sa, std::string* err) override;
   void del_sa(const std::string& conn, uint32_t spi, bool inbound) override;
+  bool move_sa(const std::string& conn, uint32_t spi, const ike::Endpoint& local,
+               const ike::Endpoint& remote, std::string* err) override;
   ike::SaStats sa_stats(const std::string& conn, uint32_t spi, bool inbound) override;
   void connection_up(const std::string& conn) override;
   void connection_down(const std::string& conn) override;
@@ -42,6 +44,7 @@ class IkeService : public Service, public ike::Kernel {
   }
   api::Json show_connections() const;              // one row per connection
   api::Json show_connection(const std::string& name) const;  // with Child SAs, selectors, routes
+  api::Json show_counters() const;  // every refusal of the IKE daemon, by name
 
  private:
   struct ConnRt {
@@ -62,6 +65,13 @@ class IkeService : public Service, public ike::Kernel {
   std::map<std::string, ConnRt> conns_;
   std::map<std::pair<uint32_t, bool>, uint32_t> sa_ids_;  // (spi, inbound) -> SaTable id
   std::set<uint32_t> reserved_spis_;
+  // Outbound UDP-encapsulated SAs: what move_sa needs to re-create one towards a new NAT mapping
+  // (the SaTable keeps only the expanded key schedule).
+  struct MovableOut {
+    ike::ChildSaSpec spec;  // spec.key points to key
+    Secret key;
+  };
+  std::map<uint32_t, MovableOut> movable_;
   std::vector<std::function<void(const std::string&, ike::ConnEvent)>> subscribers_;
 };
 

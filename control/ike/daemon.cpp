@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include "control/ike/nat.h"
 #include "control/ike/tasks/tasks.h"
@@ -60,6 +61,21 @@ uint64_t Daemon::new_ike_spi() {
 }
 
 void Daemon::log(const IkeSa& sa, const std::string& what) { env_.log(sa.label() + ": " + what); }
+
+void Daemon::refuse(const std::string& counter, const std::string& what) {
+  ++counters_[counter];
+  LogGate& g = log_gates_[counter];
+  uint64_t t = now();
+  if (g.next_ms && t < g.next_ms) {
+    ++g.suppressed;
+    return;
+  }
+  std::string line = "refused (" + counter + "): " + what;
+  if (g.suppressed) line += " (and " + std::to_string(g.suppressed) + " more not logged)";
+  g.suppressed = 0;
+  g.next_ms = t + std::max<uint64_t>(tun_.log_interval_ms, 1);
+  env_.log(line);
+}
 
 Daemon::ConnState* Daemon::conn_state(const std::string& name) {
   for (auto& c : conns_)
@@ -126,9 +142,14 @@ bool Daemon::has_other_sa(const IkeSa& sa) const {
 }
 
 // INITIAL_CONTACT from the peer: it has no state for our other SAs with it; drop them quietly.
+// Not an SA that got established after the peer's IKE_SA_INIT of `keep` arrived: both sides
+// initiated at once and the peer does hold that SA (it sent INITIAL_CONTACT before it knew);
+// dropping it quietly would orphan the peer's half. resolve_duplicates() deletes one of the two
+// with a DELETE instead.
 void Daemon::delete_duplicates(IkeSa& keep) {
   for (IkeSa* o : ike_sas(keep.conn->name))
-    if (o != &keep && (o->established() || o->state == IkeState::kRekeyed)) {
+    if (o != &keep && (o->established() || o->state == IkeState::kRekeyed) &&
+        o->established_ms < keep.created_ms) {
       log(*o, "replaced (INITIAL_CONTACT)");
       for (auto& c : o->children) {
         remove_out(*o, c);
@@ -187,7 +208,29 @@ void Daemon::send(IkeSa& sa, const std::vector<Bytes>& packets) {
 bool Daemon::reassemble(IkeSa& sa, ByteView raw, Message& m) {
   ConnState* cs = conn_state(sa.conn->name);
   if (!cs) return false;
-  FragCounters& c = cs->frag;
+  FragCounters before = cs->frag;
+  bool complete = add_fragment(sa, raw, m, cs->frag);
+  refuse_fragments(before, cs->frag, sa.label() + ": IKE fragment");
+  return complete;
+}
+
+// Every refusal the frag counters (`show connection`) record is also a named refusal
+// (`show ike counters`, rate-limited log): "fragment_" and the reason, "fragment_unsupported" for
+// an SKF on an IKE SA that did not negotiate fragmentation. Counted per fragment, as there.
+void Daemon::refuse_fragments(const FragCounters& before, const FragCounters& after,
+                              const std::string& what) {
+  auto b = before.named(), a = after.named();
+  for (size_t i = 0; i < a.size(); ++i) {
+    std::string_view reason = a[i].first;
+    if (!reason.starts_with("drop_") || a[i].second == b[i].second) continue;
+    reason.remove_prefix(5);
+    std::string name =
+        reason == "not_negotiated" ? "fragment_unsupported" : "fragment_" + std::string(reason);
+    for (uint64_t k = b[i].second; k < a[i].second; ++k) refuse(name, what + " dropped");
+  }
+}
+
+bool Daemon::add_fragment(IkeSa& sa, ByteView raw, Message& m, FragCounters& c) {
   FragHeader f;
   if (parse_fragment(raw, f) != DecodeError::kOk) return ++c.drop_malformed, false;
   // RFC 7383 2.5: fragments only on IKE SAs where both announced support.
@@ -336,26 +379,30 @@ void Daemon::established(IkeSa& sa) {
   uint64_t jitter = tun_.rekey_jitter_pct ? life * ((uint64_t(r[0]) << 8 | r[1]) % (tun_.rekey_jitter_pct * 100)) / 10000 : 0;
   sa.rekey_ms = sa.established_ms + life * (100 - tun_.rekey_margin_pct) / 100 - jitter;
   sa.next_keepalive_ms = now() + tun_.keepalive_ms;
-  if (ConnState* cs = conn_state(sa.conn->name)) {
-    cs->failures = 0;
-    cs->last_established_ms = now();
-  }
+  // The re-initiation back-off is reset once a Child SA is up (update_connection), not here:
+  // an IKE SA whose Child SA is refused (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) is a failure.
+  if (ConnState* cs = conn_state(sa.conn->name)) cs->last_established_ms = now();
   log(sa, std::string("IKE SA established (") + sa.suite.str() + ", " + sa.local.str() + " <-> " +
               sa.remote.str() + (sa.nat_local || sa.nat_remote ? ", NAT-T" : "") + ")");
 }
 
 // Both peers initiated at once and two IKE SAs got established: the one initiated by the peer
-// with the higher address goes, deleted by that peer (each side decides the same way).
+// with the higher address goes. Each side decides the same way and sends the DELETE itself,
+// whatever the address order: a peer that does not resolve duplicates (strongSwan) still ends
+// with one IKE SA, and DELETEs of the same SA crossing each other are harmless.
 void Daemon::resolve_duplicates(IkeSa& sa) {
   if (!sa.established()) return;
   for (IkeSa* o : ike_sas(sa.conn->name)) {
     if (o == &sa || !o->established() || o->initiator == sa.initiator) continue;
     IkeSa& ours = sa.initiator ? sa : *o;  // the one we initiated
-    if (sa.conn->local < sa.conn->remote) return;  // the peer deletes the one it initiated
-    log(ours, "duplicate IKE SA (both sides initiated): deleting the one we initiated");
-    ours.last_error = "duplicate IKE SA replaced";
-    ours.tm.queue(make_ike_delete(), true);
-    ours.tm.initiate(*this, ours);
+    IkeSa& theirs = sa.initiator ? *o : sa;
+    bool peer_higher = sa.conn->local < sa.conn->remote;
+    IkeSa& loser = peer_higher ? theirs : ours;
+    log(loser, std::string("duplicate IKE SA (both sides initiated): deleting the one ") +
+                   (peer_higher ? "the peer" : "we") + " initiated");
+    loser.last_error = "duplicate IKE SA replaced";
+    loser.tm.queue(make_ike_delete(), true);
+    loser.tm.initiate(*this, loser);
     return;
   }
 }
@@ -370,7 +417,8 @@ void Daemon::set_error(IkeSa& sa, const std::string& error) {
 void Daemon::fail(IkeSa& sa, const std::string& error, bool dead_peer) {
   if (sa.state == IkeState::kDead) return;
   bool was_rekeyed = sa.state == IkeState::kRekeyed;
-  if (has_other_sa(sa)) {  // a duplicate or a rekeyed SA goes: not the connection's error
+  bool other = has_other_sa(sa);
+  if (other) {  // a duplicate or a rekeyed SA goes: not the connection's error
     sa.last_error = error;
     if (!error.empty()) log(sa, error);
   } else {
@@ -384,7 +432,10 @@ void Daemon::fail(IkeSa& sa, const std::string& error, bool dead_peer) {
   sa.state = IkeState::kDead;
   ConnState* cs = conn_state(sa.conn->name);
   if (!cs || was_rekeyed) return;
-  if (dead_peer) {
+  if (dead_peer && other) {
+    // A duplicate IKE SA the peer no longer knows: the connection lives on the other one.
+    log(sa, "no answer on this IKE SA; the connection stays on the other IKE SA");
+  } else if (dead_peer) {
     log(sa, "peer is dead");
     if (on_event) on_event(cs->cfg.name, ConnEvent::kDeadPeer);
   }
@@ -415,6 +466,7 @@ void Daemon::update_connection(const std::string& name) {
   if (up == cs->up) return;
   cs->up = up;
   if (up) {
+    cs->failures = 0;  // a Child SA is up: the next failure starts the back-off afresh
     kernel_.connection_up(name);
     if (on_event) on_event(name, ConnEvent::kUp);
   } else {
@@ -486,36 +538,86 @@ bool Daemon::rekey_ike(const std::string& conn) {
 
 // ---- receiving ----
 
+// A request with a higher major version: INVALID_MAJOR_VERSION, unauthenticated, in a header
+// with the version we support (RFC 7296 2.5).
+void Daemon::send_version_error(const Endpoint& local, const Endpoint& remote, const Header& req) {
+  Message m;
+  m.hdr = req;
+  m.hdr.major = 2;
+  m.hdr.minor = 0;
+  m.hdr.flags = uint8_t(kFlagResponse | (req.initiator() ? 0 : kFlagInitiator));
+  m.payloads.push_back(make_payload(NotifyPayload::make(NotifyType::kInvalidMajorVersion)));
+  env_.send(local, remote, encode_message(m));
+}
+
 void Daemon::receive(const Endpoint& local, const Endpoint& remote, ByteView raw) {
   Header h;
-  if (!decode_header(raw, h).ok() || h.major != 2) return;
+  DecodeStatus hs = decode_header(raw, h);
+  if (hs.error == DecodeError::kUnsupportedVersion && raw.size() >= kHeaderLen) {
+    refuse("bad_major_version", "IKE version " + std::to_string(h.major) + "." +
+                                    std::to_string(h.minor) + " from " + remote.str());
+    if (h.major > 2 && !h.response()) send_version_error(local, remote, h);
+    return;
+  }
+  if (!hs.ok()) return refuse("malformed_header", "undecodable IKE header from " + remote.str());
   if (h.exchange == ExchangeType::kIkeSaInit && !h.response()) {
     Message m;
-    if (!decode_message(raw, m).ok()) return;
+    DecodeStatus st = decode_message(raw, m);
+    if (st.error == DecodeError::kUnsupportedCritical) {
+      refuse("unsupported_critical_payload", "IKE_SA_INIT from " + remote.str() +
+                                                 " with critical payload type " +
+                                                 std::to_string(st.payload_type));
+      send_plain_error(local, remote, m.hdr, NotifyPayload::unsupported_critical(st.payload_type));
+      return;
+    }
+    if (!st.ok()) return refuse("malformed", "undecodable IKE_SA_INIT from " + remote.str());
     handle_init_request(local, remote, raw, m);
     return;
   }
   uint64_t ours = h.initiator() ? h.spi_r : h.spi_i;
   auto it = sas_.find(ours);
-  if (it == sas_.end()) return;
+  if (it == sas_.end() || it->second->state == IkeState::kDead)
+    return refuse("unknown_spi",
+                  to_string(h.exchange) + " from " + remote.str() + " for no IKE SA of ours");
   IkeSa& sa = *it->second;
-  if (sa.state == IkeState::kDead) return;
-  if (h.initiator() == sa.initiator) return;  // the flag names the original initiator
+  if (h.initiator() == sa.initiator)  // the flag names the original initiator
+    return refuse("bad_initiator_flag",
+                  sa.label() + ": message from " + remote.str() + " with our own initiator flag");
   Message m;
   if (h.exchange == ExchangeType::kIkeSaInit) {
-    if (!h.response() || !sa.initiator || sa.state != IkeState::kCreated) return;
-    if (!decode_message(raw, m).ok()) return;
+    if (!h.response() || !sa.initiator || sa.state != IkeState::kCreated)
+      return refuse("unexpected_message", sa.label() + ": IKE_SA_INIT response not expected");
+    if (!decode_message(raw, m).ok())
+      return refuse("malformed", sa.label() + ": undecodable IKE_SA_INIT response");
   } else if (h.next == PayloadType::kEncryptedFragment) {
     if (!reassemble(sa, raw, m)) return;  // stored, or refused (counted)
   } else {
-    if (!sa.sk || !sa.sk->in->unprotect(raw, m).ok()) return;  // forged or broken: drop (2.21.2)
+    SkResult r = sa.sk ? sa.sk->in->unprotect(raw, m) : SkResult{SkError::kNoSk, {}};
+    if (!r.ok()) {
+      bool critical =
+          r.error == SkError::kInnerDecode && r.decode.error == DecodeError::kUnsupportedCritical;
+      if (critical && !h.response()) {  // authentic, but we cannot process it: tell the peer
+        refuse("unsupported_critical_payload", sa.label() +
+                                                   ": request with critical payload type " +
+                                                   std::to_string(r.decode.payload_type));
+        sa.tm.reject_request(*this, sa, h,
+                             NotifyPayload::unsupported_critical(r.decode.payload_type));
+        return;
+      }
+      // Forged or broken: dropped (2.21.2), but counted.
+      std::string why = r.error == SkError::kIntegrity ? "integrity_failed"
+                        : critical                      ? "unsupported_critical_payload"
+                        : r.error == SkError::kDecode || r.error == SkError::kInnerDecode
+                            ? "malformed"
+                            : "undecryptable";
+      return refuse(why, sa.label() + ": " + to_string(h.exchange) + " from " + remote.str() +
+                             " dropped (" + to_string(r.error) + ")");
+    }
   }
   sa.last_seen_ms = now();
-  // Behind a NAT the peer's mapping may change: follow it (2.23), on authenticated messages.
-  if (h.exchange != ExchangeType::kIkeSaInit && (sa.nat_local || sa.nat_remote) && !h.response()) {
-    sa.remote = remote;
-    sa.local = local;
-  }
+  // For on_new_request(): the address follows only a new request, once the message ID is checked.
+  rx_local_ = local;
+  rx_remote_ = remote;
   if (h.response())
     sa.tm.on_response(*this, sa, m, raw);
   else
@@ -531,25 +633,39 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
       if (sa->state == IkeState::kHalfOpen && sa->init_request.size() == raw.size() &&
           std::equal(raw.begin(), raw.end(), sa->init_request.begin()))
         for (const Bytes& b : sa->tm.cached_response()) env_.send(local, remote, b);
+      else
+        refuse("duplicate_init",
+               sa->label() + ": another IKE_SA_INIT with its SPI from " + remote.str());
       return;
     }
   ConnState* cs = nullptr;
   for (auto& c : conns_)
     if (c->cfg.remote == remote.addr && c->cfg.local == local.addr && c->cfg.respond) cs = c.get();
-  if (!cs || !m.hdr.spi_i) return;
+  if (!cs || !m.hdr.spi_i)
+    return refuse("no_connection", "IKE_SA_INIT from " + remote.str() + " (no connection)");
+  // Memory per half-open SA: it keeps the request (for AUTH); a legitimate one is far smaller.
+  if (raw.size() > tun_.max_init_bytes)
+    return refuse("init_too_large", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + " of " +
+                                        std::to_string(raw.size()) + " bytes");
   const NoncePayload* ni = m.nonce();
   const SaPayload* sp = m.sa();
   const KePayload* ke = m.ke();
   if (!ni || !sp || !ke) {
+    refuse("malformed", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + " without SA/KE/Ni");
     send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kInvalidSyntax));
     return;
   }
+  // The hard cap: past it even a valid cookie does not create state.
+  if (half_open() >= tun_.max_half_open)
+    return refuse("half_open_limit", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + ": " +
+                                         std::to_string(half_open()) + " half-open SAs");
   // Cookies (2.6) once too many SAs are half-open.
   if (half_open() >= tun_.cookie_threshold) {
     const NotifyPayload* c = m.notify(NotifyType::kCookie);
     if (!c || !cookies_.verify(c->data, ni->data, remote.addr, m.hdr.spi_i)) {
-      env_.log(cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + ": " +
-               std::to_string(half_open()) + " half-open SAs, asking for a cookie");
+      refuse("cookie_required", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + ": " +
+                                    std::to_string(half_open()) +
+                                    " half-open SAs, asking for a cookie");
       send_plain_error(local, remote, m.hdr,
                        NotifyPayload::make(NotifyType::kCookie,
                                            cookies_.make(ni->data, remote.addr, m.hdr.spi_i)));
@@ -560,11 +676,13 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   auto suite = sel ? suite_of(*sel) : std::nullopt;
   if (!suite || !suite->dh || !suite->prf) {
     cs->last_error = "IKE_SA_INIT from " + remote.str() + ": NO_PROPOSAL_CHOSEN";
-    env_.log(cs->cfg.name + ": " + cs->last_error);
+    refuse("no_proposal_chosen", cs->cfg.name + ": " + cs->last_error);
     send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kNoProposalChosen));
     return;
   }
   if (ke->group != suite->dh) {
+    refuse("invalid_ke", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + " with DH group " +
+                             std::to_string(ke->group));
     send_plain_error(local, remote, m.hdr, NotifyPayload::invalid_ke(suite->dh));
     return;
   }
@@ -583,6 +701,7 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   auto our_ke = env_.make_ke(suite->dh);
   Secret gir;
   if (!our_ke || !our_ke->compute(ke->data, gir)) {
+    refuse("bad_ke", cs->cfg.name + ": IKE_SA_INIT from " + remote.str() + ": unusable KE");
     send_plain_error(local, remote, m.hdr, NotifyPayload::make(NotifyType::kInvalidSyntax));
     return;
   }
@@ -624,18 +743,51 @@ void Daemon::handle_init_request(const Endpoint& local, const Endpoint& remote, 
   env_.send(local, remote, *msg);
 }
 
+void Daemon::on_new_request(IkeSa& sa) { follow_nat(sa, rx_local_, rx_remote_); }
+
+// Only here: after the SK check and the message ID check of a request. A replayed (old) request
+// or a response from a spoofed address cannot redirect the IKE SA, and without a NAT there is no
+// mapping to follow.
+void Daemon::follow_nat(IkeSa& sa, const Endpoint& local, const Endpoint& remote) {
+  if (!(sa.nat_local || sa.nat_remote) || (sa.local == local && sa.remote == remote)) return;
+  if (sa.state == IkeState::kEstablished)
+    log(sa, "peer moved from " + sa.remote.str() + " to " + remote.str() + " (NAT mapping)");
+  sa.local = local;
+  sa.remote = remote;
+  for (auto& c : sa.children) {
+    if (!c.out_installed || !c.udp_encap) continue;
+    std::string err;
+    if (!kernel_.move_sa(sa.conn->name, c.spi_out, local, remote, &err))
+      set_error(sa, "Child SA " + hex32(c.spi_out) + " cannot follow the peer to " + remote.str() +
+                        ": " + err);
+  }
+}
+
 // ---- timers ----
 
 void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
   sa.tm.tick(*this, sa, now);
   if (sa.state == IkeState::kDead) return;
   if (ConnState* cs = conn_state(sa.conn->name)) {
+    uint64_t timeouts = cs->frag.drop_timeout;
     sa.frag_req.expire(now, tun_.frag, cs->frag);
     sa.frag_resp.expire(now, tun_.frag, cs->frag);
+    for (; timeouts < cs->frag.drop_timeout; ++timeouts)
+      refuse("fragment_timeout", sa.label() + ": incomplete fragmented message timed out");
   }
   if (sa.state == IkeState::kHalfOpen && now - sa.created_ms >= tun_.half_open_timeout_ms) {
     fail(sa, "half-open IKE SA timed out");
     return;
+  }
+  // Replaced by a rekey and the peer never deletes it: we do (once), or it would stay for good.
+  if (sa.state == IkeState::kRekeyed) {
+    if (!sa.rekeyed_ms) sa.rekeyed_ms = now;
+    if (!sa.rekeyed_delete_queued && now - sa.rekeyed_ms >= tun_.rekeyed_timeout_ms) {
+      sa.rekeyed_delete_queued = true;
+      refuse("rekeyed_sa_timeout", sa.label() + ": the peer did not delete the rekeyed IKE SA");
+      sa.tm.queue(make_ike_delete());
+      sa.tm.initiate(*this, sa);
+    }
   }
   // Children: drained inbound SAs go, pending outbound SAs install after a while, rekeys.
   for (auto& c : sa.children) {
@@ -719,6 +871,7 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
 }
 
 void Daemon::destroy(IkeSa& sa) {
+  sa.tm.abort(*this, sa);  // unfinished exchanges release what they hold (reserved SPIs)
   for (auto& c : sa.children) {
     remove_out(sa, c);
     remove_in(sa, c);
@@ -763,6 +916,7 @@ ConnStatus Daemon::status_of(const ConnState& cs) const {
   s.last_error = cs.last_error;
   s.established_ms = cs.last_established_ms;
   s.frag = cs.frag;
+  s.failures = cs.failures;
   auto sas = ike_sas(cs.cfg.name);
   IkeSa* sa = established_sa(cs.cfg.name);
   // Connecting: an IKE SA is being negotiated, or we retry after a failure.

@@ -40,6 +40,12 @@ struct Tunables {
   unsigned frag_mtu_v4 = 576;
   unsigned frag_mtu_v6 = 1280;
   FragLimits frag;  // reassembly bounds
+  // Resource caps against a flooding or misbehaving peer.
+  unsigned max_half_open = 1024;  // beyond this, IKE_SA_INIT is refused even with a cookie
+  size_t max_init_bytes = 8192;   // a larger IKE_SA_INIT request is refused (half-open memory)
+  unsigned max_children = 16;     // Child SAs per IKE SA (NO_ADDITIONAL_SAS beyond)
+  uint64_t rekeyed_timeout_ms = 30000;  // a rekeyed IKE SA the peer never deletes: we delete it
+  uint64_t log_interval_ms = 10000;     // refusal log lines: one per counter per interval
 };
 
 enum class ConnEvent { kUp, kDown, kDeadPeer, kAuthFailed };
@@ -71,6 +77,7 @@ struct ConnStatus {
   std::string last_error;
   bool fragmentation = false;  // negotiated on the current IKE SA
   FragCounters frag;           // all IKE SAs of the connection so far
+  unsigned failures = 0;  // consecutive failed attempts (re-initiation back-off)
 };
 
 class Daemon {
@@ -97,6 +104,13 @@ class Daemon {
   bool connected(const std::string& conn) const;
   size_t half_open() const;
   CookieJar& cookies() { return cookies_; }
+  // Every message or request the daemon refuses is counted under a name (e.g. "unknown_spi",
+  // "integrity_failed", "fragment_unsupported"); shown by `show ike counters`.
+  const std::map<std::string, uint64_t>& counters() const { return counters_; }
+  uint64_t counter(const std::string& name) const {
+    auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second;
+  }
 
   // ---- used by the tasks ----
   Env& env() { return env_; }
@@ -106,6 +120,12 @@ class Daemon {
   Bytes random_bytes(size_t n);
   uint64_t new_ike_spi();
   void log(const IkeSa& sa, const std::string& what);
+  // Counts a refusal and logs it, at most one line per counter and log_interval_ms (with the
+  // number of refusals not logged since): a flood cannot flood the log.
+  void refuse(const std::string& counter, const std::string& what);
+  // A new, authenticated request (the message ID check passed) of an IKE SA: behind a NAT, the
+  // IKE SA and its Child SAs follow the address it came from (RFC 7296 2.23).
+  void on_new_request(IkeSa& sa);
   // Encodes (IKE_SA_INIT: plain, otherwise SK-protected) and sends.
   std::optional<Bytes> encode(IkeSa& sa, ExchangeType ex, bool response, uint32_t id,
                               const std::vector<Payload>& payloads);
@@ -151,6 +171,9 @@ class Daemon {
   // An SKF message: verified, decrypted and added to the SA's reassembly. True with `m` set when
   // it completed a message; false when stored or refused (counted).
   bool reassemble(IkeSa& sa, ByteView raw, Message& m);
+  bool add_fragment(IkeSa& sa, ByteView raw, Message& m, FragCounters& c);
+  void refuse_fragments(const FragCounters& before, const FragCounters& after,
+                        const std::string& what);
   void handle_init_request(const Endpoint& local, const Endpoint& remote, ByteView raw,
                            const Message& m);
   void send_plain_error(const Endpoint& local, const Endpoint& remote, const Header& req,
@@ -161,6 +184,8 @@ class Daemon {
   ConnState* conn_state(const std::string& name);
   const ConnState* conn_state(const std::string& name) const;
   ConnStatus status_of(const ConnState& cs) const;
+  void follow_nat(IkeSa& sa, const Endpoint& local, const Endpoint& remote);
+  void send_version_error(const Endpoint& local, const Endpoint& remote, const Header& req);
 
   Env env_;
   Kernel& kernel_;
@@ -169,6 +194,14 @@ class Daemon {
   std::map<uint64_t, std::unique_ptr<IkeSa>> sas_;  // by our SPI
   CookieJar cookies_;
   uint64_t next_cookie_rotate_ms_ = 0;
+  std::map<std::string, uint64_t> counters_;
+  struct LogGate {
+    uint64_t next_ms = 0;
+    uint64_t suppressed = 0;
+  };
+  std::map<std::string, LogGate> log_gates_;
+  // The endpoints of the message receive() is handling (for on_new_request).
+  Endpoint rx_local_, rx_remote_;
 };
 
 }  // namespace espgw::ike

@@ -70,6 +70,14 @@ class Kernel {
   // atomically (the previous one stays installed until del_sa).
   virtual bool add_sa(const std::string& conn, const ChildSaSpec& sa, std::string* err) = 0;
   virtual void del_sa(const std::string& conn, uint32_t spi, bool inbound) = 0;
+  // Behind a NAT the peer's mapping changed: the outbound SA sends from `local` to `remote` from
+  // now on, with the same keys and without reusing a sequence number. False (with err) if the
+  // data plane cannot (the default).
+  virtual bool move_sa(const std::string& /*conn*/, uint32_t /*spi*/, const Endpoint& /*local*/,
+                       const Endpoint& /*remote*/, std::string* err) {
+    *err = "not supported";
+    return false;
+  }
   virtual SaStats sa_stats(const std::string& conn, uint32_t spi, bool inbound) = 0;
   // The connection has (no longer) an installed Child SA: add / withdraw its routes.
   virtual void connection_up(const std::string& conn) = 0;

@@ -87,6 +87,8 @@ struct IkeSa {
   uint64_t next_child_create_ms = 0;
   unsigned child_create_failures = 0;
   uint32_t rekey_collisions = 0;
+  uint64_t rekeyed_ms = 0;             // when the SA was first seen kRekeyed (tick)
+  bool rekeyed_delete_queued = false;  // the peer did not delete it in time: we do
   // IKE rekey collision bookkeeping: the new IKE SA created by responding to the peer's rekey.
   uint64_t peer_rekey_spi = 0;     // our SPI of that SA (0 = none)
   Bytes peer_rekey_ni, peer_rekey_nr;

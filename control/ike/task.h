@@ -25,6 +25,8 @@ class Task {
   virtual Result process(Daemon& d, IkeSa& sa, const Message& resp) = 0;
   // The peer did not answer within the retransmission budget.
   virtual void timeout(Daemon&, IkeSa&) {}
+  // The task is dropped unfinished because its IKE SA goes: release what it holds (SPIs).
+  virtual void abort(Daemon&, IkeSa&) {}
 };
 
 }  // namespace espgw::ike

@@ -21,6 +21,12 @@ void TaskManager::clear() {
   req_.clear();
 }
 
+void TaskManager::abort(Daemon& d, IkeSa& sa) {
+  if (active_) active_->abort(d, sa);
+  for (auto& t : queue_) t->abort(d, sa);
+  clear();
+}
+
 void TaskManager::initiate(Daemon& d, IkeSa& sa) {
   while (!active_ && !queue_.empty()) {
     active_ = std::move(queue_.front());
@@ -52,7 +58,12 @@ void TaskManager::send_request(Daemon& d, IkeSa& sa) {
 }
 
 void TaskManager::on_response(Daemon& d, IkeSa& sa, const Message& m, ByteView raw) {
-  if (!active_ || m.hdr.message_id != out_id_ || m.hdr.exchange != active_->exchange()) return;
+  if (!active_ || m.hdr.message_id != out_id_ || m.hdr.exchange != active_->exchange()) {
+    d.refuse("unexpected_response", sa.label() + ": " + to_string(m.hdr.exchange) + " response " +
+                                        std::to_string(m.hdr.message_id) +
+                                        " matches no request of ours");
+    return;
+  }
   if (m.hdr.exchange == ExchangeType::kIkeSaInit) sa.init_response.assign(raw.begin(), raw.end());
   Task::Result r = active_->process(d, sa, m);
   if (sa.state == IkeState::kDead) return;  // the task failed the SA (which cleared us)
@@ -72,7 +83,19 @@ void TaskManager::on_request(Daemon& d, IkeSa& sa, const Message& m) {
     d.send(sa, resp_);
     return;
   }
-  if (id != in_id_) return;
+  if (id != in_id_) {
+    d.refuse("message_id_out_of_window", sa.label() + ": request " + std::to_string(id) +
+                                             ", expected " + std::to_string(in_id_));
+    return;
+  }
+  ExchangeType ex = m.hdr.exchange;
+  if (ex != ExchangeType::kIkeAuth && ex != ExchangeType::kCreateChildSa &&
+      ex != ExchangeType::kInformational) {
+    d.refuse("unsupported_exchange", sa.label() + ": request of exchange type " +
+                                         std::to_string(unsigned(ex)));
+    return;
+  }
+  d.on_new_request(sa);
   std::vector<Payload> out;
   switch (m.hdr.exchange) {
     case ExchangeType::kIkeAuth:
@@ -88,6 +111,25 @@ void TaskManager::on_request(Daemon& d, IkeSa& sa, const Message& m) {
       return;
   }
   auto msg = d.encode_packets(sa, m.hdr.exchange, true, id, out);
+  if (!msg) return;
+  resp_ = std::move(*msg);
+  have_resp_ = true;
+  in_id_ = id + 1;
+  d.send(sa, resp_);
+}
+
+void TaskManager::reject_request(Daemon& d, IkeSa& sa, const Header& req, NotifyPayload n) {
+  uint32_t id = req.message_id;
+  if (have_resp_ && id + 1 == in_id_) {
+    d.send(sa, resp_);
+    return;
+  }
+  if (id != in_id_) {
+    d.refuse("message_id_out_of_window", sa.label() + ": request " + std::to_string(id) +
+                                             ", expected " + std::to_string(in_id_));
+    return;
+  }
+  auto msg = d.encode_packets(sa, req.exchange, true, id, {make_payload(std::move(n))});
   if (!msg) return;
   resp_ = std::move(*msg);
   have_resp_ = true;

@@ -26,6 +26,11 @@ class TaskManager {
   void on_response(Daemon& d, IkeSa& sa, const Message& m, ByteView raw);
   // A request (decrypted): answered once in order; a retransmission gets the cached response.
   void on_request(Daemon& d, IkeSa& sa, const Message& m);
+  // An authentic request we cannot process (e.g. an unsupported critical payload): answered with
+  // the notify under the usual message ID rules (a retransmission gets the cached response).
+  void reject_request(Daemon& d, IkeSa& sa, const Header& req, NotifyPayload n);
+  // The IKE SA goes: every queued or active task releases what it holds, then the queue is empty.
+  void abort(Daemon& d, IkeSa& sa);
   // Retransmits; on the exhausted budget the task's timeout() runs and the SA is failed.
   void tick(Daemon& d, IkeSa& sa, uint64_t now);
 

@@ -10,6 +10,7 @@ PIDs started here are killed (checked against /proc/PID/exe).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -201,7 +202,8 @@ def wait_connected(gw, timeout=20):
 class Rig:
     """espgw + strongSwan in namespaces (prefix ti)."""
 
-    def __init__(self, ike, esp_gw, esp_sw, gw_mode, sw_start, **kw):
+    def __init__(self, ike, esp_gw, esp_sw, gw_mode, sw_start, before_charon=None, **kw):
+        """before_charon(rig): runs once the namespaces are wired, before charon starts."""
         self.t = topo.Topology("ti")
         self.t.down()  # leftovers of an interrupted run
         self.charon = None
@@ -221,6 +223,8 @@ class Rig:
             topo.sh("ip", "-n", self.h2, "link", "set", "eth0", "up")
             topo.sh("ip", "-n", self.h2, "route", "add", "default", "via", "10.2.0.1")
             topo.sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=self.sw)
+            if before_charon:
+                before_charon(self)
             self.charon = Charon(self.sw, "/tmp/ti-sw")
             ckw = {k: v for k, v in kw.items() if k in ("child_rekey", "ike_rekey")}
             self.charon.write(ike, esp_sw, sw_start, **ckw)
@@ -362,6 +366,97 @@ def test_strongswan_dead_peer_and_return():
             pytest.fail("tunnel did not return\n" + rig.diag())
         assert "10.2.0.0/24" in json.dumps(rig.gw.ctl("show", "routes"))
         topo.wait_for(lambda: ping("ti-h1", H2, count=1)[1] == 1, 10, "traffic after return")
+        check_traffic(rig)
+    finally:
+        rig.down()
+
+
+def established_ike_sas(charon):
+    return charon.swanctl("--list-sas", "--noblock").stdout.count("ESTABLISHED, IKEv2")
+
+
+def test_strongswan_refuses_child_espgw_backs_off():
+    """16.7a: strongSwan answers espgw's IKE_AUTH with NO_PROPOSAL_CHOSEN for the Child SA. espgw
+    counts every such handshake as a failure and backs off (1, 2, 4 ... s); before, the count
+    was reset by the IKE SA and espgw redid a full handshake every second for good."""
+    ike, esp = PROPOSALS["gcm128"]
+    rig = Rig(ike, esp, "aes256-sha256", "initiator_only", "none")
+    try:
+        try:
+            topo.wait_for(lambda: connection(rig.gw).get("failures", 0) >= 3, 40,
+                          "three consecutive failures")
+        except TimeoutError:
+            pytest.fail("no back-off: %s\n%s" % (connection(rig.gw), rig.diag()))
+        c = connection(rig.gw)
+        assert c["state"] != "Connected"
+        assert "NO_PROPOSAL_CHOSEN" in c["last_error"], c
+        assert "N(NO_PROP)" in rig.charon.logtext()  # its IKE_AUTH response
+    finally:
+        rig.down()
+
+
+def test_espgw_refuses_child_deletes_ike_sa():
+    """16.7a, responder: espgw refuses strongSwan's Child SA (NO_PROPOSAL_CHOSEN) and deletes the
+    IKE SA instead of keeping a child-less one; strongSwan keeps such IKE SAs itself."""
+    ike, esp = PROPOSALS["gcm128"]
+    rig = Rig(ike, esp, "aes256-sha256", "responder_only", "start")
+    try:
+        try:
+            topo.wait_for(lambda: "IKE_SA espgw[1] established" in rig.charon.logtext(), 20,
+                          "strongSwan's IKE SA")
+            topo.wait_for(lambda: established_ike_sas(rig.charon) == 0 and
+                          not connection(rig.gw)["ike_state"], 20, "child-less IKE SA deleted")
+        except TimeoutError:
+            pytest.fail("child-less IKE SA kept\n%s\n%s" % (
+                rig.charon.swanctl("--list-sas", "--noblock").stdout, rig.diag()))
+        c = connection(rig.gw)
+        assert not c["children"]
+        assert "NO_PROPOSAL_CHOSEN" in c["last_error"], c
+        assert "received DELETE for IKE_SA espgw[1]" in rig.charon.logtext()
+        counters = rig.gw.ctl("show", "ike", "counters")  # every refusal, by name
+        assert isinstance(counters, dict) and PSK not in json.dumps(counters)
+    finally:
+        rig.down()
+
+
+def test_strongswan_simultaneous_start_leaves_one_ike_sa():
+    """16.7b: both sides initiate at once (forced: the path is blackholed until both have sent
+    their IKE_SA_INIT, then both retransmissions get through). strongSwan does not resolve the
+    duplicate; espgw deletes it with a DELETE although its address is the lower one, and nobody
+    declares the peer dead afterwards."""
+    ike, esp = PROPOSALS["gcm128"]
+
+    def block(rig):  # strongSwan's packets to espgw (and its answers) go nowhere
+        topo.sh("ip", "-n", rig.sw, "route", "add", "blackhole", GW_WAN + "/32")
+
+    rig = Rig(ike, esp, esp, "default", "start", before_charon=block, dpd=9)
+    try:
+        try:
+            # (espgw's IKE_SA_INIT may reach charon first: then its own SA is not espgw[1])
+            topo.wait_for(lambda: re.search(r"initiating IKE_SA espgw\[\d+\]",
+                                            rig.charon.logtext()), 10, "strongSwan initiating")
+            topo.wait_for(lambda: "initiating to " + SW_WAN in rig.gw.logtext(), 10,
+                          "espgw initiating")
+        finally:
+            topo.sh("ip", "-n", rig.sw, "route", "del", "blackhole", GW_WAN + "/32")
+        try:
+            topo.wait_for(lambda: "duplicate IKE SA (both sides initiated)" in rig.gw.logtext(),
+                          40, "espgw resolving the duplicate IKE SA")
+            topo.wait_for(lambda: established_ike_sas(rig.charon) == 1 and
+                          len(connection(rig.gw)["children"]) == 1 and
+                          connection(rig.gw)["state"] == "Connected", 20, "one IKE SA per side")
+        except TimeoutError:
+            pytest.fail("duplicates left\n%s\n%s" % (
+                rig.charon.swanctl("--list-sas", "--noblock").stdout, rig.diag()))
+        # The SA strongSwan initiated went with espgw's DELETE, not silently.
+        ours = re.search(r"initiating IKE_SA (espgw\[\d+\])", rig.charon.logtext()).group(1)
+        assert "received DELETE for IKE_SA " + ours in rig.charon.logtext(), rig.diag()
+        check_traffic(rig)
+        # Liveness checks run on the one IKE SA left: nobody is declared dead, it stays one.
+        time.sleep(12)
+        assert "dead-peer" not in rig.gw.logtext() and "peer is dead" not in rig.gw.logtext()
+        assert established_ike_sas(rig.charon) == 1
+        assert len(connection(rig.gw)["children"]) == 1
         check_traffic(rig)
     finally:
         rig.down()

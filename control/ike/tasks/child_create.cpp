@@ -81,6 +81,7 @@ class ChildCreate : public Task {
       sa.children.push_back(std::move(ch));
       sa.tm.queue(make_child_delete({spi_}), true);
       // The SPI stays reserved until that Child SA goes (remove_in releases it).
+      spi_ = 0;
       return failed(d, sa, "TS_UNACCEPTABLE (the response's selectors are not ours)", false);
     }
     ch.ts_local = tsi->selectors;
@@ -90,6 +91,8 @@ class ChildCreate : public Task {
                            ch.algo, keys))
       return failed(d, sa, "key derivation failed");
     sa.children.push_back(std::move(ch));
+    uint32_t spi = spi_;
+    spi_ = 0;  // the Child SA owns it
     if (!d.install_child(sa, sa.children.back(), keys, true, false)) {
       sa.children.pop_back();  // install_child released the SPI
       return failed(d, sa, "install failed", false);
@@ -103,7 +106,7 @@ class ChildCreate : public Task {
       if (!c.created_by_us && c.state == ChildState::kInstalled && c.created_ms >= started_ms_ &&
           nonce_less(min_nonce(ours.ni, ours.nr), min_nonce(c.ni, c.nr))) {
         d.log(sa, "both sides created a Child SA: deleting our redundant one");
-        sa.tm.queue(make_child_delete({spi_}), true);
+        sa.tm.queue(make_child_delete({spi}), true);
         break;
       }
     return Result::kDone;
@@ -118,6 +121,8 @@ class ChildCreate : public Task {
     sa.next_child_create_ms = d.now() + std::min(d.tun().retry_max_ms, d.tun().retry_ms << n);
     return Result::kDone;
   }
+  // The IKE SA went away mid-exchange.
+  void abort(Daemon& d, IkeSa& sa) override { release_spi(d, sa); }
   void release_spi(Daemon& d, IkeSa& sa) {
     if (spi_) d.kernel().del_sa(sa.conn->name, spi_, true);
     spi_ = 0;

@@ -17,6 +17,7 @@ class ChildRekey : public Task {
     ChildSa* old = sa.child_by_in(old_in_);
     if (!sa.established() || !old || old->state != ChildState::kInstalled) {
       if (old) old->rekeying = false;
+      release_spi(d, sa);  // allocated by an earlier attempt (INVALID_KE_PAYLOAD retry)
       return false;
     }
     const ConnConfig& c = *sa.conn;
@@ -29,7 +30,11 @@ class ChildRekey : public Task {
     out.push_back(make_payload(NoncePayload{ni_}));
     if (group_) {
       ke_ = d.env().make_ke(group_);
-      if (!ke_) return false;
+      if (!ke_) {
+        old->rekeying = false;
+        release_spi(d, sa);
+        return false;
+      }
       out.push_back(make_payload(KePayload{group_, ke_->public_value()}));
     }
     ts_l_ = old->ts_local;
@@ -40,6 +45,19 @@ class ChildRekey : public Task {
   }
 
   Result process(Daemon& d, IkeSa& sa, const Message& m) override {
+    Result r = process_response(d, sa, m);
+    if (r != Result::kRetry) release_spi(d, sa);  // unless a new Child SA took it
+    return r;
+  }
+  void abort(Daemon& d, IkeSa& sa) override { release_spi(d, sa); }
+
+ private:
+  void release_spi(Daemon& d, IkeSa& sa) {
+    if (spi_) d.kernel().del_sa(sa.conn->name, spi_, true);
+    spi_ = 0;
+  }
+
+  Result process_response(Daemon& d, IkeSa& sa, const Message& m) {
     ChildSa* old = sa.child_by_in(old_in_);
     if (old) old->rekeying = false;
     if (take_requested_group(d, m, group_)) {
@@ -92,6 +110,7 @@ class ChildRekey : public Task {
       ch.state = ChildState::kDeleting;
       sa.children.push_back(std::move(ch));
       sa.tm.queue(make_child_delete({spi_}), true);
+      spi_ = 0;  // the Child SA owns it until deleted
       if ((old = sa.child_by_in(old_in_))) old->rekey_ms = d.now() + 2000;
       return Result::kDone;
     }
@@ -114,9 +133,11 @@ class ChildRekey : public Task {
       ch.state = ChildState::kDeleting;
       sa.children.push_back(std::move(ch));
       sa.tm.queue(make_child_delete({spi_}), true);
+      spi_ = 0;  // the Child SA owns it until deleted
       return Result::kDone;
     }
     sa.children.push_back(std::move(ch));
+    spi_ = 0;  // the Child SA owns it (install_child releases it on failure)
     ChildSa& fresh = sa.children.back();
     if (!d.install_child(sa, fresh, keys, true, false)) {
       sa.children.pop_back();
@@ -143,7 +164,6 @@ class ChildRekey : public Task {
     return Result::kDone;
   }
 
- private:
   uint32_t old_in_;
   uint32_t spi_ = 0;
   uint16_t group_ = 0;
@@ -167,6 +187,12 @@ void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<
   // lost); it takes over the tunnel's outbound direction at once.
   const NotifyPayload* rk = req.notify(NotifyType::kRekeySa);
   ChildSa* old = nullptr;
+  // Each Child SA costs kernel SAs and memory: a cap per IKE SA (counting those being replaced).
+  if (sa.children.size() >= d.tun().max_children) {
+    d.refuse("child_sa_limit", sa.label() + ": " + std::to_string(sa.children.size()) +
+                                   " Child SAs, CREATE_CHILD_SA refused");
+    return notify(NotifyType::kNoAdditionalSas);
+  }
   if (rk) {
     auto old_out = rk->spi32();
     old = old_out ? sa.child_by_out(*old_out) : nullptr;
@@ -219,8 +245,10 @@ void respond_create_child(Daemon& d, IkeSa& sa, const Message& req, std::vector<
   ch.replaces_spi_out = old ? old->spi_out : 0;
   ChildKeys keys;
   if (!derive_child_keys(sa.suite.prf, sa.keys.sk_d, suite->dh ? &gir : nullptr, ch.ni, ch.nr,
-                         ch.algo, keys))
+                         ch.algo, keys)) {
+    d.kernel().del_sa(c.name, ch.spi_in, true);  // the allocated SPI
     return notify(NotifyType::kNoProposalChosen);
+  }
   Bytes nr = ch.nr;
   sa.children.push_back(std::move(ch));
   // Make-before-break: our new inbound SA now, the outbound once the peer deletes the old SA.

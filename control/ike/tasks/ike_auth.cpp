@@ -25,7 +25,10 @@ class IkeAuth : public Task {
     tsi_ = d.our_ts(c, true);
     tsr_ = d.our_ts(c, false);
     out.push_back(make_idi(c.local_id));
-    if (!d.has_other_sa(sa)) out.push_back(make_payload(NotifyPayload::make(NotifyType::kInitialContact)));
+    // Not while another IKE SA with the peer is being set up (both initiated at once): the peer
+    // would drop that one quietly, and the duplicate is resolved with a DELETE instead.
+    if (d.ike_sas(c.name).size() == 1)
+      out.push_back(make_payload(NotifyPayload::make(NotifyType::kInitialContact)));
     if (c.remote_id) out.push_back(make_idr(*c.remote_id));
     out.push_back(make_payload(AuthPayload{AuthMethod::kSharedKeyMic, auth}));
     out.push_back(make_payload(SaPayload{offered_}));
@@ -35,6 +38,19 @@ class IkeAuth : public Task {
   }
 
   Result process(Daemon& d, IkeSa& sa, const Message& m) override {
+    Result r = process_response(d, sa, m);
+    release_spi(d, sa);  // unless the Child SA took it
+    return r;
+  }
+  void abort(Daemon& d, IkeSa& sa) override { release_spi(d, sa); }
+
+ private:
+  void release_spi(Daemon& d, IkeSa& sa) {
+    if (spi_) d.kernel().del_sa(sa.conn->name, spi_, true);
+    spi_ = 0;
+  }
+
+  Result process_response(Daemon& d, IkeSa& sa, const Message& m) {
     const ConnConfig& c = *sa.conn;
     const IdPayload* idr = m.idr();
     const AuthPayload* auth = m.auth();
@@ -96,6 +112,7 @@ class IkeAuth : public Task {
       return Result::kFailed;
     }
     sa.children.push_back(std::move(ch));
+    spi_ = 0;  // the Child SA owns it (install_child releases it on failure)
     if (!d.install_child(sa, sa.children.back(), keys, true, false)) {
       sa.children.pop_back();
       sa.tm.queue(make_ike_delete());
@@ -105,7 +122,6 @@ class IkeAuth : public Task {
     return Result::kDone;
   }
 
- private:
   uint32_t spi_ = 0;
   std::vector<Proposal> offered_;
   std::vector<TrafficSelector> tsi_, tsr_;
@@ -145,9 +161,12 @@ void respond_ike_auth(Daemon& d, IkeSa& sa, const Message& req, std::vector<Payl
   const SaPayload* sp = req.sa();
   const TsPayload* tsi = req.tsi();
   const TsPayload* tsr = req.tsr();
+  // The IKE SA is not kept without a Child SA: deleted right after this answer (the initiator
+  // may do the same; crossing DELETEs are harmless).
   auto child_error = [&](NotifyType t, const std::string& why) {
     out.push_back(make_payload(NotifyPayload::make(t)));
     d.set_error(sa, why);
+    sa.tm.queue(make_ike_delete());
   };
   if (!sp || !tsi || !tsr) return child_error(NotifyType::kInvalidSyntax, "IKE_AUTH without a Child SA");
   auto sel = select_proposal(without_dh(c.esp), sp->proposals);

@@ -99,6 +99,12 @@ TEST(MixedBurst, ManySasAndAlgorithmsInOneCall) {
   }
 }
 
+// An op the engine never gets to finish (e.g. a flush that returns early) must not count as done.
+TEST(MixedBurst, OpStatusDefaultsToError) {
+  EspOp op;
+  EXPECT_EQ(op.status, kError);
+}
+
 TEST(MixedBurst, EmptyBurstAndRepeatedUse) {
   auto engine = Engine::create();
   ASSERT_NE(engine, nullptr);

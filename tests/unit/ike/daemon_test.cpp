@@ -43,6 +43,7 @@ struct Installed {
   uint64_t hard_bytes, hard_packets;
   bool esn = false;
   std::vector<Prefix> remote_ts;
+  IpAddr remote;
 };
 
 class FakeKernel : public Kernel {
@@ -59,7 +60,7 @@ class FakeKernel : public Kernel {
     m[s.spi] = {s.inbound,    s.algo,         Bytes(s.key->data(), s.key->data() + s.key->size()),
                 s.udp_encap,  s.local.port,   s.remote.port,
                 s.hard_bytes, s.hard_packets, s.esn,
-                s.remote_ts};
+                s.remote_ts,  s.remote.addr};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
@@ -72,6 +73,16 @@ class FakeKernel : public Kernel {
     }
     std::erase(outs, spi);
     if (current_out == spi) current_out = outs.empty() ? 0 : outs.back();  // like IkeService
+  }
+  bool move_sa(const std::string&, uint32_t spi, const Endpoint& local, const Endpoint& remote,
+               std::string* err) override {
+    auto it = out.find(spi);
+    if (it == out.end()) return *err = "no such SA", false;
+    it->second.sport = local.port;
+    it->second.dport = remote.port;
+    it->second.remote = remote.addr;
+    ++moves;
+    return true;
   }
   SaStats sa_stats(const std::string&, uint32_t spi, bool inbound) override {
     auto it = stats.find({spi, inbound});
@@ -93,7 +104,7 @@ class FakeKernel : public Kernel {
   uint32_t current_out = 0;
   std::vector<uint32_t> outs;
   bool up = false, fail_add = false;
-  int ups = 0, downs = 0, adds = 0;
+  int ups = 0, downs = 0, adds = 0, moves = 0;
 };
 
 struct Packet {
@@ -112,6 +123,7 @@ struct Peer {
   int ke_made = 0;
   bool ke_fail = false;  // make_ke refuses (counted in ke_refused)
   int ke_refused = 0;
+  std::vector<std::string> logs;
   Peer(std::string n, const char* ip, uint64_t seed, uint32_t spi_base)
       : name(std::move(n)), addr(*IpAddr::parse(ip)), rng(seed), kernel(spi_base) {}
 };
@@ -151,6 +163,7 @@ class Pair : public ::testing::Test {
     e.send_keepalive = [this](const Endpoint& f, const Endpoint& t) {
       sent_log.push_back({f, t, {}, true});
     };
+    e.log = [&p](const std::string& line) { p.logs.push_back(line); };
     return e;
   }
 
@@ -1436,6 +1449,12 @@ TEST(TsPrefixes, RangesBecomeMinimalPrefixSets) {
 
 // ---- IKE fragmentation (RFC 7383) ----
 
+size_t count_lines(const Peer& p, const std::string& what) {
+  size_t n = 0;
+  for (const auto& l : p.logs) n += l.find(what) != std::string::npos;
+  return n;
+}
+
 static bool is_skf(const Packet& p) {
   Header h;
   return !p.keepalive && decode_header(p.data, h).ok() && h.next == PayloadType::kEncryptedFragment;
@@ -1500,6 +1519,7 @@ TEST_F(Pair, NoFragmentsUnlessBothAnnounce) {
   ASSERT_TRUE(frags);
   b.d->receive({b.addr, 500}, {a.addr, 500}, frags->front());
   EXPECT_EQ(b.d->status()[0].frag.drop_not_negotiated, 1u);
+  EXPECT_EQ(b.d->counter("fragment_unsupported"), 1u);
   EXPECT_EQ(b.d->status()[0].frag.fragments_in, 0u);
 }
 
@@ -1572,6 +1592,16 @@ TEST_F(Pair, FragmentReassemblyRefusalsAreCounted) {
   EXPECT_EQ(st().drop_too_many, 1u);
   EXPECT_TRUE(wire.empty());
   EXPECT_TRUE(b.d->connected("to-a"));
+  // Every refusal is a named refusal too (`show ike counters`), one name per reason, as many.
+  for (const auto& [name, v] : st().named()) {
+    std::string n = name;
+    if (!n.starts_with("drop_") || n == "drop_not_negotiated") continue;
+    EXPECT_EQ(b.d->counter("fragment_" + n.substr(5)), v) << n;
+  }
+  EXPECT_EQ(b.d->counter("fragment_integrity"), 1u);
+  EXPECT_EQ(b.d->counter("fragment_timeout"), 1u);
+  EXPECT_GT(b.d->counter("fragment_oversize"), 0u);
+  EXPECT_EQ(count_lines(b, "refused (fragment_too_many)"), 1u);
 }
 
 TEST_F(Pair, LostFragmentIsRecoveredByRetransmission) {
@@ -1610,6 +1640,545 @@ TEST_F(Pair, LostFragmentIsRecoveredByRetransmission) {
       ++b_resp;
   EXPECT_EQ(b_resp, 2 * resp_frags);  // the response twice, not once per request fragment
   EXPECT_GE(b.d->status()[0].frag.drop_duplicate, 1u);  // fragment 1 came twice
+}
+
+// ---- issue 16.7 / 15.6 / 15.7: edge cases and hardening ----
+
+// The Child SA is refused inside IKE_AUTH: the initiator backs off like after any other failure
+// (1, 2, 4, 8, 16 s) instead of a full handshake every second, the responder keeps no child-less
+// IKE SA, and neither side leaks the SPI it reserved for the Child SA.
+class ChildRefused : public Pair, public ::testing::WithParamInterface<const char*> {};
+TEST_P(ChildRefused, InIkeAuthBacksOffAndResponderDropsIkeSa) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  std::string why = GetParam();
+  if (why == "NO_PROPOSAL_CHOSEN") {
+    cb.esp = *parse_proposals({"aes256-sha256"}, ProtocolId::kEsp, &err);
+  } else {
+    ca.remote_ts = {*Prefix::parse("10.9.0.0/16")};
+    cb.local_ts = {*Prefix::parse("10.2.0.0/16")};
+  }
+  start(std::move(ca), std::move(cb));
+  connect();
+  EXPECT_FALSE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->ike_sas("to-a").empty()) << "the responder keeps a child-less IKE SA";
+  EXPECT_TRUE(a.d->ike_sas("to-b").empty());
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(b.kernel.leaked_spis(), 0u);
+  run_for(30000);
+  int inits = 0;
+  for (auto& x : sent_log)
+    inits += !x.keepalive && x.from.addr == a.addr && !is_response(x) &&
+             ex_of(x) == ExchangeType::kIkeSaInit;
+  EXPECT_GE(inits, 4);  // it does keep trying ...
+  EXPECT_LE(inits, 6);  // ... with the back-off: t = 0, 1, 3, 7, 15 s (before: 27-29)
+  EXPECT_GE(a.d->status()[0].failures, 4u);
+  EXPECT_NE(a.d->status()[0].last_error.find(why), std::string::npos);
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(b.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(a.kernel.ups, 0);
+}
+INSTANTIATE_TEST_SUITE_P(Pair, ChildRefused,
+                         ::testing::Values("NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE"));
+
+// The responder deletes the child-less IKE SA itself, also when the initiator keeps it (as
+// strongSwan does; here a's DELETE is lost).
+TEST_F(Pair, ResponderDeletesChildlessIkeSa) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  std::string err;
+  cb.esp = *parse_proposals({"aes256-sha256"}, ProtocolId::kEsp, &err);
+  start(std::move(ca), std::move(cb));
+  drop = [&](const Packet& p) {
+    return p.from.addr == a.addr && ex_of(p) == ExchangeType::kInformational && !is_response(p);
+  };
+  connect();
+  EXPECT_TRUE(b.d->ike_sas("to-a").empty()) << "the responder keeps a child-less IKE SA";
+  EXPECT_TRUE(a.d->ike_sas("to-b").empty());  // deleted by b
+  EXPECT_EQ(b.kernel.leaked_spis(), 0u);
+}
+
+// After a working connection, the back-off starts afresh (the count is reset by a Child SA).
+TEST_F(Pair, BackOffResetOnlyByAChildSa) {
+  start_default();
+  connect();
+  ASSERT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(a.d->status()[0].failures, 0u);
+}
+
+// Both sides initiate at once and the side that should delete its duplicate does not (strongSwan
+// never does; here its DELETEs are lost): the other side deletes it, whatever the address order.
+class Duplicates : public Pair, public ::testing::WithParamInterface<bool> {};
+TEST_P(Duplicates, ResolvedByEitherSide) {
+  bool mute_b = GetParam();  // b has the higher address
+  start_default(/*b_initiates=*/true);
+  const Peer& mute = mute_b ? b : a;
+  drop = [&](const Packet& p) {
+    return p.from.addr == mute.addr && ex_of(p) == ExchangeType::kInformational && !is_response(p);
+  };
+  tick_both();  // both send IKE_SA_INIT before seeing the other's
+  deliver();
+  run_for(3000);
+  drop = nullptr;
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  EXPECT_EQ(a.d->ike_sas("to-b")[0]->spi_i, b.d->ike_sas("to-a")[0]->spi_i);
+  EXPECT_TRUE(a.d->ike_sas("to-b")[0]->initiator);  // the one the lower address initiated stays
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  EXPECT_EQ(a.kernel.in.size(), 1u);
+  EXPECT_EQ(b.kernel.in.size(), 1u);
+  expect_keys_match();
+  EXPECT_EQ(a.kernel.downs, 0);
+  EXPECT_EQ(b.kernel.downs, 0);
+  run_for(60000);  // liveness checks on the survivor only: nobody is declared dead
+  for (Peer* p : {&a, &b})
+    for (auto& [c, e] : p->events) EXPECT_NE(e, ConnEvent::kDeadPeer) << p->name;
+  EXPECT_TRUE(a.d->connected("to-b"));
+}
+INSTANTIATE_TEST_SUITE_P(Pair, Duplicates, ::testing::Bool());
+
+// A duplicate IKE SA that dies of a failed liveness check while the other one carries the
+// connection is not a dead peer.
+TEST_F(Pair, DuplicateLostByDpdIsNoDeadPeer) {
+  start_default(/*b_initiates=*/true);
+  drop = [&](const Packet& p) { return ex_of(p) == ExchangeType::kInformational; };
+  tick_both();
+  deliver();
+  auto sas = a.d->ike_sas("to-b");
+  ASSERT_EQ(sas.size(), 2u);
+  IkeSa* dup = sas[0]->initiator ? sas[1] : sas[0];  // the one b initiated (its DELETE is lost)
+  a.events.clear();
+  a.d->fail(*dup, "DPD: peer did not answer", /*dead_peer=*/true);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  for (auto& [c, e] : a.events) EXPECT_NE(e, ConnEvent::kDeadPeer);
+  EXPECT_EQ(count_lines(a, "peer is dead"), 0u);
+}
+
+// INITIAL_CONTACT in the IKE_AUTH of a simultaneous initiation does not make the responder drop
+// the IKE SA it initiated itself and the peer holds (that would orphan the peer's half).
+TEST_F(Pair, InitialContactDoesNotOrphanSimultaneousSa) {
+  start_default(/*b_initiates=*/true);
+  tick_both();
+  deliver();
+  run_for(3000);
+  // Every IKE SA either side ever had was deleted with a DELETE both sides saw, or is alive on
+  // both.
+  EXPECT_EQ(count_lines(a, "replaced (INITIAL_CONTACT)"), 0u);
+  EXPECT_EQ(count_lines(b, "replaced (INITIAL_CONTACT)"), 0u);
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+}
+
+// Simultaneous start where one IKE SA completes on both sides before the other's IKE_AUTH is
+// processed: that IKE_AUTH carries no INITIAL_CONTACT (we had another IKE SA with the peer in the
+// making), and one that does (a peer deciding otherwise) does not make the receiver drop the
+// completed SA quietly, which would orphan the peer's half.
+TEST_F(Pair, InitialContactInSimultaneousStartKeepsPeersSa) {
+  start_default(/*b_initiates=*/true);
+  auto step = [&](const Peer& from, ExchangeType ex, bool resp) {
+    for (auto it = wire.begin(); it != wire.end(); ++it)
+      if (it->from.addr == from.addr && ex_of(*it) == ex && is_response(*it) == resp) {
+        Packet p = *it;
+        wire.erase(it);
+        return p;
+      }
+    ADD_FAILURE() << "no such packet";
+    return Packet{};
+  };
+  auto to_peer = [&](const Packet& p) {
+    Peer& to = p.to.addr == a.addr ? a : b;
+    to.d->receive(p.to, p.from, p.data);
+  };
+  tick_both();
+  to_peer(step(a, ExchangeType::kIkeSaInit, false));  // A: a -> b
+  to_peer(step(b, ExchangeType::kIkeSaInit, false));  // B: b -> a
+  to_peer(step(b, ExchangeType::kIkeSaInit, true));   // A answered: a sends IKE_AUTH(A)
+  to_peer(step(a, ExchangeType::kIkeSaInit, true));   // B answered: b sends IKE_AUTH(B)
+  to_peer(step(a, ExchangeType::kIkeAuth, false));    // A established on b
+  to_peer(step(b, ExchangeType::kIkeAuth, true));     // A established on a
+  Packet auth_b = step(b, ExchangeType::kIkeAuth, false);
+  IkeSa *a_resp = nullptr, *b_init = nullptr;
+  for (IkeSa* x : a.d->ike_sas("to-b"))
+    if (!x->initiator) a_resp = x;
+  for (IkeSa* x : b.d->ike_sas("to-a"))
+    if (x->initiator) b_init = x;
+  ASSERT_TRUE(a_resp && b_init);
+  Message m;
+  ASSERT_TRUE(a_resp->sk->in->unprotect(auth_b.data, m).ok());
+  EXPECT_FALSE(m.notify(NotifyType::kInitialContact));
+  // As if the peer had sent INITIAL_CONTACT anyway (the AUTH payload does not cover it).
+  std::vector<Payload> inner = m.payloads;
+  inner.insert(inner.begin() + 1, make_payload(NotifyPayload::make(NotifyType::kInitialContact)));
+  auto forged = b_init->sk->out->protect(m.hdr, inner);
+  ASSERT_TRUE(forged);
+  auth_b.data = *forged;
+  to_peer(auth_b);
+  deliver();
+  run_for(3000);
+  EXPECT_EQ(count_lines(a, "replaced (INITIAL_CONTACT)"), 0u);
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  EXPECT_EQ(a.d->ike_sas("to-b")[0]->spi_i, b.d->ike_sas("to-a")[0]->spi_i);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_TRUE(b.d->connected("to-a"));
+  expect_keys_match();
+}
+
+// A rebooted peer (INITIAL_CONTACT on a new IKE SA long after ours) still replaces the old SA.
+TEST_F(Pair, InitialContactAfterPeerRestartReplacesOldSa) {
+  start_default();
+  connect();
+  uint64_t old = b.d->established_sa("to-a")->spi_r;
+  now += 5000;
+  // a "reboots": a fresh daemon with the same configuration initiates again.
+  a.kernel = FakeKernel(0x5000);
+  a.d = std::make_unique<Daemon>(env_for(a), a.kernel, tun);
+  a.d->add_connection(conn(a, b));
+  connect();
+  run_for(1000);
+  ASSERT_EQ(b.d->ike_sas("to-a").size(), 1u);
+  EXPECT_NE(b.d->ike_sas("to-a")[0]->spi_r, old);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  expect_keys_match();
+}
+
+// An IKE_SA_INIT request of the initiator, as sent.
+Bytes first_init(const std::vector<Packet>& log, const Peer& from) {
+  for (auto& x : log)
+    if (!x.keepalive && x.from.addr == from.addr && !is_resp(x) &&
+        exchange_of(x) == ExchangeType::kIkeSaInit)
+      return x.data;
+  return {};
+}
+
+TEST_F(Pair, HigherMajorVersionGetsInvalidMajorVersion) {
+  start_default();
+  a.d->tick();
+  Bytes req = first_init(sent_log, a);
+  ASSERT_FALSE(req.empty());
+  wire.clear();
+  req[17] = 0x30;  // version 3.0
+  b.d->receive({b.addr, 500}, {a.addr, 500}, req);
+  ASSERT_EQ(wire.size(), 1u);
+  Message m;
+  ASSERT_TRUE(decode_message(wire.front().data, m).ok());
+  EXPECT_EQ(m.hdr.major, 2);
+  EXPECT_TRUE(m.hdr.response());
+  EXPECT_TRUE(m.notify(NotifyType::kInvalidMajorVersion));
+  EXPECT_EQ(wire.front().to, (Endpoint{a.addr, 500}));
+  EXPECT_EQ(b.d->half_open(), 0u);
+  EXPECT_EQ(b.d->counter("bad_major_version"), 1u);
+  // A response with a higher version is only counted.
+  wire.clear();
+  req[19] |= kFlagResponse;
+  b.d->receive({b.addr, 500}, {a.addr, 500}, req);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_EQ(b.d->counter("bad_major_version"), 2u);
+}
+
+// Prepends an unknown payload (type 200) with the critical bit to a message's payload chain.
+Bytes with_critical_payload(const Bytes& msg) {
+  Bytes out(msg.begin(), msg.begin() + kHeaderLen);
+  uint8_t first = out[16];
+  out[16] = 200;
+  Bytes extra = {first, kCriticalBit, 0, 6, 0xab, 0xcd};
+  out.insert(out.end(), extra.begin(), extra.end());
+  out.insert(out.end(), msg.begin() + kHeaderLen, msg.end());
+  uint32_t len = uint32_t(out.size());
+  out[24] = uint8_t(len >> 24), out[25] = uint8_t(len >> 16), out[26] = uint8_t(len >> 8),
+  out[27] = uint8_t(len);
+  return out;
+}
+
+TEST_F(Pair, UnknownCriticalPayloadInInitGetsUnsupportedCriticalPayload) {
+  start_default();
+  a.d->tick();
+  Bytes req = with_critical_payload(first_init(sent_log, a));
+  wire.clear();
+  b.d->receive({b.addr, 500}, {a.addr, 500}, req);
+  ASSERT_EQ(wire.size(), 1u);
+  Message m;
+  ASSERT_TRUE(decode_message(wire.front().data, m).ok());
+  EXPECT_TRUE(m.hdr.response());
+  const NotifyPayload* n = m.notify(NotifyType::kUnsupportedCriticalPayload);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->data, Bytes{200});
+  EXPECT_EQ(b.d->half_open(), 0u);
+  EXPECT_EQ(b.d->counter("unsupported_critical_payload"), 1u);
+}
+
+TEST_F(Pair, UnknownCriticalPayloadInProtectedRequest) {
+  start_default();
+  connect();
+  IkeSa* sa = a.d->established_sa("to-b");
+  Header h;
+  h.spi_i = sa->spi_i;
+  h.spi_r = sa->spi_r;
+  h.exchange = ExchangeType::kInformational;
+  h.flags = kFlagInitiator;
+  h.message_id = sa->tm.next_out();
+  // The inner chain: the unknown critical payload only; then padding length 0.
+  Bytes pt = {0, kCriticalBit, 0, 6, 0xab, 0xcd, 0};
+  auto msg = sa->sk->out->seal(h, PayloadType(200), pt);
+  ASSERT_TRUE(msg);
+  wire.clear();
+  b.d->receive({b.addr, 500}, {a.addr, 500}, *msg);
+  ASSERT_EQ(wire.size(), 1u);
+  Message m;
+  ASSERT_TRUE(sa->sk->in->unprotect(wire.front().data, m).ok());
+  EXPECT_TRUE(m.hdr.response());
+  EXPECT_EQ(m.hdr.message_id, h.message_id);
+  const NotifyPayload* n = m.notify(NotifyType::kUnsupportedCriticalPayload);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->data, Bytes{200});
+  EXPECT_EQ(b.d->counter("unsupported_critical_payload"), 1u);
+  // The exchange is complete on both sides: the next one works.
+  wire.clear();
+  sa->tm.set_next_out(h.message_id + 1);
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  run_for(tun.drain_ms + 200);
+  expect_keys_match();
+  EXPECT_TRUE(b.d->connected("to-a"));
+}
+
+// A retransmitted IKE_SA_INIT gets the cached answer (every datagram of it, once); another
+// IKE_SA_INIT with the SPI of a half-open SA is refused and counted.
+TEST_F(Pair, RetransmittedInitAnsweredDuplicateInitRefused) {
+  start_default();
+  a.d->tick();  // a sends its IKE_SA_INIT
+  ASSERT_EQ(wire.size(), 1u);
+  Packet req = wire.front();
+  wire.clear();
+  b.d->receive(req.to, req.from, req.data);  // b answers
+  ASSERT_EQ(wire.size(), 1u);
+  Bytes resp = wire.front().data;
+  wire.clear();
+  b.d->receive(req.to, req.from, req.data);
+  ASSERT_EQ(wire.size(), 1u);
+  EXPECT_EQ(wire.front().data, resp);
+  wire.clear();
+  Bytes other = req.data;
+  other.back() ^= 1;
+  Message m;
+  ASSERT_TRUE(decode_message(other, m).ok());
+  b.d->receive(req.to, req.from, other);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_EQ(b.d->counter("duplicate_init"), 1u);
+  EXPECT_EQ(b.d->half_open(), 1u);
+}
+
+// Every refusal is counted under a name and logged, at most one line per interval.
+TEST_F(Pair, RefusalsAreCountedAndLogRateLimited) {
+  // b does not do IKE fragmentation: every fragment is refused before any crypto (on an IKE SA
+  // with fragmentation, this one would fail its integrity check: fragment_integrity).
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  cb.fragmentation = false;
+  start(std::move(ca), std::move(cb));
+  connect();
+  IkeSa* sa = b.d->established_sa("to-a");
+  ASSERT_FALSE(sa->frag);
+  Header h;
+  h.spi_i = sa->spi_i;
+  h.spi_r = sa->spi_r;
+  h.exchange = ExchangeType::kInformational;
+  h.flags = kFlagInitiator;
+  h.message_id = 2;
+  // An IKE fragment (SKF, RFC 7383): Fragment Number 1, Total Fragments 2, then "ciphertext".
+  Bytes skf = {0, 0, 0, 40, 0, 1, 0, 2};
+  skf.resize(40, 0x5a);
+  Bytes frag;
+  Writer w(frag);
+  h.next = PayloadType::kEncryptedFragment;
+  h.length = uint32_t(kHeaderLen + skf.size());
+  h.encode(w);
+  frag.insert(frag.end(), skf.begin(), skf.end());
+  b.logs.clear();
+  for (int i = 0; i < 100; ++i) b.d->receive({b.addr, 500}, {a.addr, 500}, frag);
+  EXPECT_EQ(b.d->counter("fragment_unsupported"), 100u);
+  EXPECT_EQ(count_lines(b, "fragment_unsupported"), 1u);
+  now += tun.log_interval_ms;
+  b.d->receive({b.addr, 500}, {a.addr, 500}, frag);
+  EXPECT_EQ(count_lines(b, "fragment_unsupported"), 2u);
+  EXPECT_EQ(count_lines(b, "99 more not logged"), 1u);
+  EXPECT_EQ(b.d->status()[0].frag.drop_not_negotiated, 101u);  // `show connection` counts too
+  // A forged SK message, an unknown SPI, garbage.
+  Message m;
+  m.hdr = h;
+  m.payloads.push_back(
+      Payload{PayloadType::kEncrypted, EncryptedPayload{PayloadType::kDelete, Bytes(64, 7)}});
+  b.d->receive({b.addr, 500}, {a.addr, 500}, encode_message(m));
+  EXPECT_EQ(b.d->counter("integrity_failed"), 1u);
+  m.hdr.spi_r ^= 1;
+  b.d->receive({b.addr, 500}, {a.addr, 500}, encode_message(m));
+  EXPECT_EQ(b.d->counter("unknown_spi"), 1u);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, Bytes(10, 1));
+  EXPECT_EQ(b.d->counter("malformed_header"), 1u);
+  // An authentic request of an exchange type we do not know.
+  IkeSa* sa_a = a.d->established_sa("to-b");
+  Header x = h;
+  x.next = PayloadType::kNone;
+  x.exchange = ExchangeType(99);
+  x.message_id = sa_a->tm.next_out();
+  auto unknown = sa_a->sk->out->protect(x, {});
+  ASSERT_TRUE(unknown);
+  b.d->receive({b.addr, 500}, {a.addr, 500}, *unknown);
+  EXPECT_EQ(b.d->counter("unsupported_exchange"), 1u);
+  EXPECT_TRUE(b.d->connected("to-a"));
+  for (const auto& l : b.logs) EXPECT_EQ(l.find("correct horse"), std::string::npos);
+}
+
+// 15.6: a replayed request from another address does not redirect the IKE SA (the message ID
+// check comes first); a new authenticated request from a new NAT mapping does, and the Child SA's
+// outbound SA follows it.
+TEST_F(Pair, NatUpdateOnlyOnNewAuthenticatedRequest) {
+  ConnConfig ca = conn(a, b), cb = conn(b, a);
+  cb.initiate = false;
+  ca.force_encap = true;  // b sees a as behind a NAT
+  start(std::move(ca), std::move(cb));
+  connect();
+  IkeSa* sb = b.d->established_sa("to-a");
+  ASSERT_TRUE(sb && sb->nat_remote);
+  Endpoint orig = sb->remote;
+  ASSERT_EQ(orig.port, 4500);
+  IkeSa* sa = a.d->established_sa("to-b");
+  // a liveness check a -> b, recorded, then replayed from a spoofed address and port.
+  sa->tm.queue(make_dpd());
+  sa->tm.initiate(*a.d, *sa);
+  ASSERT_EQ(wire.size(), 1u);
+  Packet req = wire.front();
+  deliver();
+  Endpoint spoofed{*IpAddr::parse("203.0.113.66"), 31337};
+  b.d->receive(req.to, spoofed, req.data);
+  wire.clear();
+  EXPECT_EQ(sb->remote, orig) << "a replayed request redirected the IKE SA";
+  for (auto& [spi, s] : b.kernel.out) EXPECT_EQ(s.dport, 4500);
+  // A new request from a's new mapping (port 4501).
+  sa->tm.queue(make_dpd());
+  sa->tm.initiate(*a.d, *sa);
+  ASSERT_EQ(wire.size(), 1u);
+  Packet next = wire.front();
+  wire.clear();
+  Endpoint moved{a.addr, 4501};
+  b.d->receive(next.to, moved, next.data);
+  EXPECT_EQ(sb->remote, moved);
+  ASSERT_EQ(wire.size(), 1u);
+  EXPECT_EQ(wire.front().to, moved);  // the response goes to the new mapping
+  ASSERT_EQ(b.kernel.out.size(), 1u);
+  EXPECT_EQ(b.kernel.out.begin()->second.dport, 4501) << "the Child SA did not follow";
+  EXPECT_EQ(b.kernel.moves, 1);
+  wire.clear();
+}
+
+// Without a NAT, a new authenticated request from another address does not move the IKE SA.
+TEST_F(Pair, NoNatNoAddressUpdate) {
+  start_default();
+  connect();
+  IkeSa* sb = b.d->established_sa("to-a");
+  Endpoint orig = sb->remote;
+  IkeSa* sa = a.d->established_sa("to-b");
+  sa->tm.queue(make_dpd());
+  sa->tm.initiate(*a.d, *sa);
+  Packet req = wire.front();
+  wire.clear();
+  b.d->receive(req.to, {a.addr, 4501}, req.data);
+  EXPECT_EQ(sb->remote, orig);
+  EXPECT_EQ(b.kernel.moves, 0);
+  wire.clear();
+}
+
+// 15.7: the half-open cap holds even for requests with a valid cookie; oversized IKE_SA_INITs
+// create no state.
+TEST_F(Pair, HalfOpenCapAndOversizedInit) {
+  tun.max_half_open = 2;
+  tun.cookie_threshold = 100;
+  start_default();
+  a.d->tick();
+  Bytes req = first_init(sent_log, a);
+  wire.clear();
+  for (int i = 0; i < 4; ++i) {
+    Bytes r = req;
+    r[0] = uint8_t(0x10 + i);  // another initiator SPI: another half-open SA
+    b.d->receive({b.addr, 500}, {a.addr, 500}, r);
+  }
+  EXPECT_EQ(b.d->half_open(), 2u);
+  EXPECT_EQ(b.d->counter("half_open_limit"), 2u);
+  EXPECT_EQ(wire.size(), 2u);  // no answer beyond the cap
+  wire.clear();
+}
+
+TEST_F(Pair, OversizedInitIsRefused) {
+  tun.max_init_bytes = 200;
+  start_default();
+  a.d->tick();
+  Bytes req = first_init(sent_log, a);
+  ASSERT_GT(req.size(), 200u);
+  wire.clear();
+  b.d->receive({b.addr, 500}, {a.addr, 500}, req);
+  EXPECT_EQ(b.d->half_open(), 0u);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_EQ(b.d->counter("init_too_large"), 1u);
+}
+
+// The Child SA cap: a CREATE_CHILD_SA beyond it gets NO_ADDITIONAL_SAS; the initiator's reserved
+// SPI is released and the old Child SA keeps working.
+TEST_F(Pair, ChildSaCapAndFailedRekeyReleasesSpi) {
+  tun.max_children = 1;
+  start_default();
+  connect();
+  uint32_t out = a.kernel.current_out;
+  ASSERT_TRUE(a.d->rekey_child("to-b"));
+  deliver();
+  EXPECT_EQ(b.d->counter("child_sa_limit"), 1u);
+  EXPECT_NE(a.d->status()[0].last_error.find("NO_ADDITIONAL_SAS"), std::string::npos);
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(b.kernel.leaked_spis(), 0u);
+  EXPECT_EQ(a.kernel.current_out, out);
+  EXPECT_TRUE(a.d->connected("to-b"));
+}
+
+// A CHILD_CREATE whose IKE SA goes away mid-exchange releases its SPI.
+TEST_F(Pair, ChildCreateAbortedWithIkeSaReleasesSpi) {
+  start_default();
+  connect();
+  IkeSa* sb = b.d->established_sa("to-a");
+  sb->tm.queue(make_child_delete({sb->children[0].spi_in}));
+  sb->tm.initiate(*b.d, *sb);
+  deliver();
+  drop = [&](const Packet&) { return true; };  // the peer is gone
+  run_for(tun.drain_ms + 500);
+  IkeSa* sa = a.d->established_sa("to-b");
+  ASSERT_TRUE(sa && sa->creating_child);
+  EXPECT_EQ(a.kernel.reserved.size(), 1u);  // the CHILD_CREATE's SPI
+  run_for(30000);                           // no answer: the IKE SA fails
+  EXPECT_EQ(a.kernel.leaked_spis(), 0u);
+  EXPECT_TRUE(a.kernel.in.empty());
+}
+
+// A rekeyed IKE SA the peer never deletes is deleted by us after rekeyed_timeout_ms.
+TEST_F(Pair, RekeyedIkeSaThePeerNeverDeletesGoes) {
+  start_default();
+  connect();
+  uint64_t old_spi = a.d->established_sa("to-b")->spi_i;
+  // b rekeys; its DELETE of the old IKE SA never arrives.
+  drop = [&](const Packet& p) {
+    Header h;
+    decode_header(p.data, h);
+    return p.from.addr == b.addr && h.spi_i == old_spi && ex_of(p) == ExchangeType::kInformational;
+  };
+  ASSERT_TRUE(b.d->rekey_ike("to-a"));
+  deliver();
+  run_for(1000);
+  EXPECT_EQ(a.d->ike_sas("to-b").size(), 2u);  // the old one waits for the peer's DELETE
+  run_for(tun.rekeyed_timeout_ms + 25000);
+  ASSERT_EQ(a.d->ike_sas("to-b").size(), 1u);
+  EXPECT_NE(a.d->ike_sas("to-b")[0]->spi_i, old_spi);
+  EXPECT_EQ(a.d->counter("rekeyed_sa_timeout"), 1u);
+  EXPECT_TRUE(a.d->connected("to-b"));
+  EXPECT_EQ(a.kernel.downs, 0);
 }
 
 }  // namespace
