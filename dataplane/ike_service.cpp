@@ -172,7 +172,9 @@ void IkeService::send(const ike::Endpoint& from, const ike::Endpoint& to, const 
 
 void IkeService::on_readable(int fd, uint64_t) {
   uint8_t buf[65536];
-  for (;;) {
+  // bounded per pass (RFC 7296 2.6 floods included): the rest waits in the socket buffer while
+  // the loop serves BGP, the API and the data plane's rings
+  for (int k = 0; k < 64; ++k) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ss), &sl);
@@ -180,7 +182,10 @@ void IkeService::on_readable(int fd, uint64_t) {
     ike::ByteView msg(buf, size_t(n));
     uint16_t port = fd == fd4500_ ? ike::kNattPort : ike::kIkePort;
     if (port == ike::kNattPort) {
-      if (n < 4 || buf[0] || buf[1] || buf[2] || buf[3]) continue;  // keepalive or stray ESP
+      if (n < 4 || buf[0] || buf[1] || buf[2] || buf[3]) {  // keepalive or stray ESP
+        ++no_marker_4500_;
+        continue;
+      }
       msg = msg.subspan(4);
     }
     daemon_->receive({public_ip_, port}, endpoint_of(ss), msg);
@@ -438,6 +443,7 @@ api::Json IkeService::show_connections() const {
 api::Json IkeService::show_counters() const {
   api::Json o = api::Json::object();
   for (const auto& [name, n] : daemon_->counters()) o[name] = n;
+  if (no_marker_4500_) o["udp4500_no_marker"] = no_marker_4500_;
   return o;
 }
 

@@ -61,6 +61,9 @@ class IkeService : public Service, public ike::Kernel {
   Control& ctl_;
   IpAddr public_ip_;
   int fd500_ = -1, fd4500_ = -1;
+  // datagrams on port 4500 without the non-ESP marker (NAT keepalives, stray ESP the data plane
+  // did not take): dropped here, counted in `show ike counters`
+  uint64_t no_marker_4500_ = 0;
   std::unique_ptr<ike::Daemon> daemon_;
   std::map<std::string, ConnRt> conns_;
   std::map<std::pair<uint32_t, bool>, uint32_t> sa_ids_;  // (spi, inbound) -> SaTable id
