@@ -2,11 +2,12 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   targets: pkt esp_in config bgp ike ike_daemon keyfile api seqstore
+#   targets: pkt esp_in config bgp bgp_fsm bgp_speaker nd ike ike_daemon keyfile api seqstore
+# FUZZ_KEEP=1 keeps each grown corpus under $FUZZ_OUT (to pick new seeds from by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon keyfile api seqstore)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp bgp_fsm bgp_speaker nd ike ike_daemon keyfile api seqstore)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -16,7 +17,7 @@ sources() {
     pkt) echo tests/fuzz/pkt_fuzz.cpp ;;
     esp_in) echo tests/fuzz/esp_in_fuzz.cpp crypto/*.cpp ;;
     config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp ;;
-    bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
+    bgp|bgp_fsm|bgp_speaker) echo "tests/fuzz/${1}_fuzz.cpp" control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
@@ -46,6 +47,6 @@ for t in "${TARGETS[@]}"; do
         2>&1 | tail -n 12); then
     rc=1
   fi
-  rm -rf "$work"
+  if [[ ${FUZZ_KEEP:-0} == 1 ]]; then echo "== $t: corpus kept in $work"; else rm -rf "$work"; fi
 done
 exit $rc
