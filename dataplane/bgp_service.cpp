@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -571,14 +572,21 @@ std::string BgpService::fib_reason(const Prefix& p) const {
 }
 
 api::Json BgpService::routes_json(const api::Args& args) const {
+  api::Args words = args;
+  const RoutePage page = take_route_page(words);
   std::optional<Prefix> only;
-  if (!args.empty()) {
-    only = Prefix::parse(args[0]);
-    if (!only) throw api::RequestError("bad prefix '" + args[0] + "'");
+  if (!words.empty()) {
+    only = Prefix::parse(words[0]);
+    if (!only) throw api::RequestError("bad prefix '" + words[0] + "'");
   }
+  const auto& entries = speaker_->rib().entries();
+  // One prefix, or (a page of) the Loc-RIB in prefix order; a page never splits a prefix's paths.
+  auto it = only ? entries.find(*only) : page.after ? entries.upper_bound(*page.after)
+                                                    : entries.begin();
+  auto end = only && it != entries.end() ? std::next(it) : entries.end();
   api::Json a = api::Json::array();
-  for (const auto& [p, e] : speaker_->rib().entries()) {
-    if (only && p != *only) continue;
+  for (size_t n = 0; it != end && (!page.paged() || n < page.limit); ++it, ++n) {
+    const auto& [p, e] = *it;
     for (uint32_t i = 0; i < e.paths.size(); ++i) {
       const bgp::Path& path = e.paths[i];
       auto sel = std::find(e.selected.begin(), e.selected.end(), i);
@@ -613,7 +621,10 @@ api::Json BgpService::routes_json(const api::Args& args) const {
         a.back()["fib_reason"] = fib_reason(p);
     }
   }
-  return a;
+  if (!page.paged()) return a;
+  api::Json next;
+  if (it != end) next = std::prev(it)->first.str();
+  return api::Json{{"routes", std::move(a)}, {"next", std::move(next)}};
 }
 
 void BgpService::register_commands() {
@@ -621,7 +632,7 @@ void BgpService::register_commands() {
   api.add({"show", "bgp", "peers"}, [this](const api::Args&) { return peers_json(monotonic_ms()); },
           "show bgp peers");
   api.add({"show", "bgp", "routes"}, [this](const api::Args& a) { return routes_json(a); },
-          "show bgp routes [PREFIX]");
+          "show bgp routes [PREFIX] [limit N] [after PREFIX]");
   api.add({"show", "bgp", "summary"},
           [this](const api::Args&) {
             size_t up = 0;
