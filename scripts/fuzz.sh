@@ -20,6 +20,7 @@ sources() {
     bgp|bgp_fsm|bgp_speaker) echo "tests/fuzz/${1}_fuzz.cpp" control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
+    nd) echo tests/fuzz/nd_fuzz.cpp dataplane/neighbor.cpp ;;
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
@@ -31,6 +32,7 @@ libs() {
     esp_in) echo "-lIPSec_MB -lcrypto" ;;
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
     keyfile|seqstore) echo "-lcrypto" ;;
+    nd) pkg-config --cflags --libs libdpdk ;;
   esac
 }
 
