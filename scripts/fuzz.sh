@@ -45,10 +45,15 @@ for t in "${TARGETS[@]}"; do
   work=$(mktemp -d "$OUT/${t}-corpus.XXXX")
   cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
   echo "== $t: fuzzing for ${SECS}s"
+  # The whole output goes to $OUT/<target>.log; shown: the last coverage line (cov:, ft:), the
+  # final stats, and what a crash reports.
   if ! (cd "$OUT" && "./${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 "$work" \
-        2>&1 | tail -n 12); then
+        >"$OUT/$t.log" 2>&1); then
     rc=1
+    tail -n 40 "$OUT/$t.log"
   fi
+  grep -E '^#[0-9]+' "$OUT/$t.log" | tail -n 1 || true
+  grep -E '^stat::|^artifact_prefix|SUMMARY' "$OUT/$t.log" || true
   if [[ ${FUZZ_KEEP:-0} == 1 ]]; then echo "== $t: corpus kept in $work"; else rm -rf "$work"; fi
 done
 exit $rc
