@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -26,6 +27,9 @@ namespace {
 constexpr uint16_t kBgpPort = 179;
 constexpr int kTtl = 64;                 // eBGP multihop: the peer is behind the tunnel
 constexpr size_t kMaxTxBuffer = 256u << 20;
+// Connections accepted per loop pass: anyone who reaches the peering address can connect (those
+// that are not our peers are closed at once), and the loop must not stay here while they do.
+constexpr int kAcceptsPerPass = 16;
 
 
 void set_socket_options(int fd, bool v6) {
@@ -81,6 +85,7 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
     int fd = -1;
     bool connecting = false;
     bgp::Bytes tx;
+    size_t tx_head = 0;  // tx[0, tx_head) is sent (dropped in bulk, not per send())
   };
   struct PeerInfo {
     std::string connection;  // its tunnel is named like the connection (IKE) ...
@@ -240,7 +245,7 @@ bool BgpService::send(bgp::ConnId c, std::span<const uint8_t> bytes) {
   auto it = socks_.find(c);
   if (it == socks_.end()) return false;
   Sock& s = it->second;
-  if (s.tx.size() + bytes.size() > kMaxTxBuffer) return false;
+  if (s.tx.size() - s.tx_head + bytes.size() > kMaxTxBuffer) return false;
   s.tx.insert(s.tx.end(), bytes.begin(), bytes.end());
   if (!s.connecting) flush_tx(c);
   return true;
@@ -250,13 +255,21 @@ void BgpService::flush_tx(bgp::ConnId c) {
   auto it = socks_.find(c);
   if (it == socks_.end()) return;
   Sock& s = it->second;
-  size_t off = 0;
-  while (off < s.tx.size()) {
-    ssize_t n = ::send(s.fd, s.tx.data() + off, s.tx.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (s.tx_head < s.tx.size()) {
+    ssize_t n = ::send(s.fd, s.tx.data() + s.tx_head, s.tx.size() - s.tx_head,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n <= 0) break;  // EAGAIN: later; errors show up on the read side
-    off += size_t(n);
+    s.tx_head += size_t(n);
   }
-  s.tx.erase(s.tx.begin(), s.tx.begin() + ptrdiff_t(off));
+  // A peer that reads slowly leaves a long backlog: moving it forward after every partial send
+  // would copy it once per UPDATE queued. The sent part goes when it is at least half.
+  if (s.tx_head == s.tx.size()) {
+    s.tx.clear();
+    s.tx_head = 0;
+  } else if (s.tx_head >= s.tx.size() / 2) {
+    s.tx.erase(s.tx.begin(), s.tx.begin() + ptrdiff_t(s.tx_head));
+    s.tx_head = 0;
+  }
 }
 
 void BgpService::close(bgp::ConnId c) {
@@ -281,7 +294,7 @@ void BgpService::drop(bgp::ConnId c, uint64_t now) {
 
 void BgpService::on_readable(int fd, uint64_t now) {
   if (fd == listen_fd_) {
-    for (;;) {
+    for (int i = 0; i < kAcceptsPerPass; ++i) {  // poll() reports the rest on the next pass
       sockaddr_storage ss;
       socklen_t len = sizeof ss;
       int c = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
@@ -336,7 +349,7 @@ void BgpService::tick(uint64_t now) {
   for (auto id : failed) drop(id, now);
   speaker_->tick(now);
   for (auto& [id, s] : socks_)
-    if (!s.connecting && !s.tx.empty()) flush_tx(id);
+    if (!s.connecting && s.tx_head < s.tx.size()) flush_tx(id);
   if (now >= next_retry_) {  // tunnels up/down, unresolved routes (e.g. the tunnel came later)
     next_retry_ = now + 1000;
     std::set<Prefix> retry;
@@ -524,6 +537,7 @@ api::Json BgpService::peers_json(uint64_t now) const {
                  {"updates_received", st.updates_in},
                  {"updates_sent", st.updates_out},
                  {"established_transitions", st.established_transitions},
+                 {"route_refresh_coalesced", cnt.route_refresh_coalesced},
                  {"refused",
                   {{"as_loop", cnt.refused_loop},
                    {"own_address_space", cnt.refused_own_space},
@@ -558,14 +572,21 @@ std::string BgpService::fib_reason(const Prefix& p) const {
 }
 
 api::Json BgpService::routes_json(const api::Args& args) const {
+  api::Args words = args;
+  const RoutePage page = take_route_page(words);
   std::optional<Prefix> only;
-  if (!args.empty()) {
-    only = Prefix::parse(args[0]);
-    if (!only) throw api::RequestError("bad prefix '" + args[0] + "'");
+  if (!words.empty()) {
+    only = Prefix::parse(words[0]);
+    if (!only) throw api::RequestError("bad prefix '" + words[0] + "'");
   }
+  const auto& entries = speaker_->rib().entries();
+  // One prefix, or (a page of) the Loc-RIB in prefix order; a page never splits a prefix's paths.
+  auto it = only ? entries.find(*only) : page.after ? entries.upper_bound(*page.after)
+                                                    : entries.begin();
+  auto end = only && it != entries.end() ? std::next(it) : entries.end();
   api::Json a = api::Json::array();
-  for (const auto& [p, e] : speaker_->rib().entries()) {
-    if (only && p != *only) continue;
+  for (size_t n = 0; it != end && (!page.paged() || n < page.limit); ++it, ++n) {
+    const auto& [p, e] = *it;
     for (uint32_t i = 0; i < e.paths.size(); ++i) {
       const bgp::Path& path = e.paths[i];
       auto sel = std::find(e.selected.begin(), e.selected.end(), i);
@@ -600,7 +621,10 @@ api::Json BgpService::routes_json(const api::Args& args) const {
         a.back()["fib_reason"] = fib_reason(p);
     }
   }
-  return a;
+  if (!page.paged()) return a;
+  api::Json next;
+  if (it != end) next = std::prev(it)->first.str();
+  return api::Json{{"routes", std::move(a)}, {"next", std::move(next)}};
 }
 
 void BgpService::register_commands() {
@@ -608,7 +632,7 @@ void BgpService::register_commands() {
   api.add({"show", "bgp", "peers"}, [this](const api::Args&) { return peers_json(monotonic_ms()); },
           "show bgp peers");
   api.add({"show", "bgp", "routes"}, [this](const api::Args& a) { return routes_json(a); },
-          "show bgp routes [PREFIX]");
+          "show bgp routes [PREFIX] [limit N] [after PREFIX]");
   api.add({"show", "bgp", "summary"},
           [this](const api::Args&) {
             size_t up = 0;

@@ -325,8 +325,12 @@ api::Json Control::route_cmd(const api::Args& a, const std::string& verb) {
 void Control::register_commands() {
   server_.add({"show", "ports"}, [this](const api::Args&) { return show_ports(); },
               "show ports");
-  server_.add({"show", "routes"}, [this](const api::Args&) { return routes_.to_json(); },
-              "show routes");
+  server_.add({"show", "routes"},
+              [this](const api::Args& a) {
+                api::Args w = a;
+                return routes_.to_json(take_route_page(w));
+              },
+              "show routes [limit N] [after PREFIX]");
   server_.add({"show", "neighbors"}, [this](const api::Args&) { return neigh_.to_json(); },
               "show neighbors");
   server_.add({"show", "counters"},

@@ -1,5 +1,10 @@
 #include "dataplane/routes.h"
 
+#include <algorithm>
+#include <iterator>
+
+#include "control/api/server.h"
+
 namespace espgw::dp {
 
 const char* source_name(RouteSource s) {
@@ -305,9 +310,40 @@ std::string RouteTable::failure(const Prefix& p) const {
   return installed_.count(p) ? "" : "not installed";
 }
 
-nlohmann::ordered_json RouteTable::to_json() const {
+RoutePage take_route_page(std::vector<std::string>& args) {
+  RoutePage page;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& w = args[i];
+    if ((w == "limit" || w == "after") && i + 1 >= args.size())
+      throw api::RequestError("'" + w + "' needs a value");
+    if (w == "limit") {
+      const std::string& v = args[++i];
+      size_t n = 0;
+      bool ok = !v.empty() && v.size() <= 9 &&
+                std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (ok) n = std::stoul(v);
+      if (!ok || n == 0 || n > kMaxRoutePage)
+        throw api::RequestError("limit must be 1.." + std::to_string(kMaxRoutePage));
+      page.limit = n;
+    } else if (w == "after") {
+      page.after = Prefix::parse(args[++i]);
+      if (!page.after) throw api::RequestError("bad prefix '" + args[i] + "' after 'after'");
+    } else {
+      rest.push_back(w);
+    }
+  }
+  if (page.after && !page.limit) page.limit = kMaxRoutePage;
+  args = std::move(rest);
+  return page;
+}
+
+nlohmann::ordered_json RouteTable::to_json(const RoutePage& page) const {
   nlohmann::ordered_json a = nlohmann::ordered_json::array();
-  for (const auto& [p, cands] : routes_) {
+  auto it = page.after ? routes_.upper_bound(*page.after) : routes_.begin();
+  size_t n = 0;
+  for (; it != routes_.end() && (!page.paged() || n < page.limit); ++it, ++n) {
+    const auto& [p, cands] = *it;
     const Candidate* b = best(p);
     for (const auto& c : cands) {
       std::string kind, nexthop, port;
@@ -345,7 +381,11 @@ nlohmann::ordered_json RouteTable::to_json() const {
       if (selected && !a.back()["installed"].get<bool>()) a.back()["reason"] = failure(p);
     }
   }
-  return a;
+  if (!page.paged()) return a;
+  // More after this page: the cursor is the page's last prefix.
+  nlohmann::ordered_json next;
+  if (it != routes_.end()) next = std::prev(it)->first.str();
+  return {{"routes", std::move(a)}, {"next", std::move(next)}};
 }
 
 }  // namespace espgw::dp

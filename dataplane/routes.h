@@ -6,6 +6,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,20 @@ struct NhSpec {
   std::array<uint32_t, kMaxEcmp> members{};  // kTunnelGroup: sorted tunnel ids, 0-padded
   auto operator<=>(const NhSpec&) const = default;
 };
+
+// A page of a route view (`show routes`, `show bgp routes`): at most `limit` prefixes, starting
+// after the prefix `after` (the views are in prefix order). A 1M-route table is read page by
+// page, each reply small: the reply of a paged view is {"routes": [...], "next": PREFIX|null},
+// and `next` is what the following request passes as `after`.
+struct RoutePage {
+  size_t limit = 0;  // 0: not paged (the whole table, as one array)
+  std::optional<Prefix> after;
+  bool paged() const { return limit != 0; }
+};
+inline constexpr size_t kMaxRoutePage = 10000;  // also the page size of "after P" alone
+// Takes "limit N" and "after PREFIX" (in any order) out of args; the other words stay, in order.
+// Throws api::RequestError on a bad value.
+RoutePage take_route_page(std::vector<std::string>& args);
 
 struct RouteTable {
  public:
@@ -68,7 +83,8 @@ struct RouteTable {
   bool resolve_via(const IpAddr& gw, const std::string& port_name, NhSpec& out,
                    std::string* err) const;
 
-  nlohmann::ordered_json to_json() const;
+  // Every route of every source (an array), or one page of them (see RoutePage).
+  nlohmann::ordered_json to_json(const RoutePage& page = {}) const;
   size_t size() const { return routes_.size(); }
   std::function<std::string(uint32_t)> tunnel_name;  // for display
 

@@ -2,11 +2,12 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while on a temporary
 # copy of its seed corpus (the repo's corpus stays small). Not part of CI.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   targets: pkt esp_in config bgp ike ike_daemon keyfile api seqstore worker
+#   targets: pkt esp_in config bgp bgp_fsm bgp_speaker nd ike ike_daemon keyfile api seqstore worker
+# FUZZ_KEEP=1 keeps each grown corpus under $FUZZ_OUT (to pick new seeds from by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}; shift || true
-TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp ike ike_daemon keyfile api seqstore worker)
+TARGETS=("$@"); ((${#TARGETS[@]})) || TARGETS=(pkt esp_in config bgp bgp_fsm bgp_speaker nd ike ike_daemon keyfile api seqstore worker)
 OUT=${FUZZ_OUT:-/tmp/espgw-fuzz}
 mkdir -p "$OUT"
 CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I."
@@ -16,9 +17,10 @@ sources() {
     pkt) echo tests/fuzz/pkt_fuzz.cpp ;;
     esp_in) echo tests/fuzz/esp_in_fuzz.cpp crypto/*.cpp ;;
     config) echo tests/fuzz/config_fuzz.cpp control/model/*.cpp ;;
-    bgp) echo tests/fuzz/bgp_fuzz.cpp control/bgp/*.cpp ;;
+    bgp|bgp_fsm|bgp_speaker) echo "tests/fuzz/${1}_fuzz.cpp" control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
+    nd) echo tests/fuzz/nd_fuzz.cpp dataplane/neighbor.cpp ;;
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
@@ -34,6 +36,7 @@ libs() {
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
     keyfile|seqstore) echo "-lcrypto" ;;
     worker) echo "$(pkg-config --cflags --libs libdpdk) -lrte_net_ring -lIPSec_MB -lyaml-cpp -lcrypto" ;;
+    nd) pkg-config --cflags --libs libdpdk ;;
   esac
 }
 
@@ -46,10 +49,15 @@ for t in "${TARGETS[@]}"; do
   work=$(mktemp -d "$OUT/${t}-corpus.XXXX")
   cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
   echo "== $t: fuzzing for ${SECS}s"
+  # The whole output goes to $OUT/<target>.log; shown: the last coverage line (cov:, ft:), the
+  # final stats, and what a crash reports.
   if ! (cd "$OUT" && "./${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 "$work" \
-        2>&1 | tail -n 12); then
+        >"$OUT/$t.log" 2>&1); then
     rc=1
+    tail -n 40 "$OUT/$t.log"
   fi
-  rm -rf "$work"
+  grep -E '^#[0-9]+' "$OUT/$t.log" | tail -n 1 || true
+  grep -E '^stat::|^artifact_prefix|SUMMARY' "$OUT/$t.log" || true
+  if [[ ${FUZZ_KEEP:-0} == 1 ]]; then echo "== $t: corpus kept in $work"; else rm -rf "$work"; fi
 done
 exit $rc

@@ -476,6 +476,11 @@ void Peer::data(ConnId c, std::span<const uint8_t> bytes, uint64_t now) {
 void Peer::process(Conn& k, uint64_t now) {
   const ConnId id = k.id;
   const bool is_alt = &k == &alt_;
+  // Messages are framed from `off` and the handled ones leave the buffer once, at the end: one
+  // erase per message would copy the rest of the buffer each time, quadratic in a read of many
+  // small messages. Handling a message on the session either keeps main_ or clears it (the
+  // loop then stops). On the second connection each message leaves before it is handled: its
+  // OPEN may make that connection the session (main_), which takes the rest of the buffer.
   size_t off = 0;
   while (k.id == id && k.rx.size() - off >= kHeaderLen) {
     std::span<const uint8_t> rest(k.rx.data() + off, k.rx.size() - off);
@@ -494,10 +499,9 @@ void Peer::process(Conn& k, uint64_t now) {
     off += h.header.length;
     MessageResult m = decode_message(msg, codec_);
     ++stats_.msgs_in;
-    // The message leaves the buffer before it is handled: handling may move the connection.
-    k.rx.erase(k.rx.begin(), k.rx.begin() + ptrdiff_t(off));
-    off = 0;
     if (is_alt) {
+      k.rx.erase(k.rx.begin(), k.rx.begin() + ptrdiff_t(off));
+      off = 0;
       alt_message(m, now);
       continue;
     }
@@ -516,6 +520,7 @@ void Peer::process(Conn& k, uint64_t now) {
     else if (std::holds_alternative<RouteRefresh>(m.message)) ev = Ev::kRouteRefresh;
     dispatch({ev, id, &m, now});
   }
+  if (k.id == id && off) k.rx.erase(k.rx.begin(), k.rx.begin() + ptrdiff_t(off));
   // The second connection became the session (collision, graceful restart): what the peer
   // sent after its OPEN is already buffered there.
   if (is_alt && main_.id == id && !main_.rx.empty()) process(main_, now);

@@ -150,6 +150,9 @@ class Peer {
   uint64_t keepalive_deadline() const { return keepalive_at_; }
   uint64_t connect_retry_deadline() const { return connect_retry_at_; }
   uint64_t idle_hold_deadline() const { return idle_hold_at_; }
+  // Received bytes not yet framed into a whole message (both connections): below one message
+  // per connection after every data() (the fuzzers check this bound).
+  size_t buffered() const { return main_.rx.size() + alt_.rx.size(); }
 
  private:
   enum class Ev : uint8_t {

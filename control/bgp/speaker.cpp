@@ -278,7 +278,6 @@ void Speaker::on_update(PeerId id, const Verdict& v, const Update& u, uint64_t n
 }
 
 void Speaker::on_route_refresh(PeerId id, const RouteRefresh& r, uint64_t now) {
-  (void)now;
   if (r.subtype != 0) return;
   // RFC 2918 s4: a ROUTE-REFRESH for an AFI/SAFI not advertised in both OPENs is ignored (no
   // re-advertisement, no End-of-RIB).
@@ -286,10 +285,31 @@ void Speaker::on_route_refresh(PeerId id, const RouteRefresh& r, uint64_t now) {
     ++state_[id].counters.refused_family;
     return;
   }
-  auto& out = state_[id].adj_out;
-  std::erase_if(out, [&](const auto& kv) { return family_of(kv.first) == r.family; });
-  queue_all(*peer(id), r.family, false);
-  state_[id].eor_due.insert(r.family);
+  // Served by flush (serve_refreshes): a burst of requests costs one re-advertisement.
+  PeerState& st = state_[id];
+  if (st.refresh_due.count(r.family)) {
+    ++st.counters.route_refresh_coalesced;
+    return;
+  }
+  auto last = st.refreshed_at.find(r.family);
+  st.refresh_due[r.family] =
+      last == st.refreshed_at.end() ? now : std::max(now, last->second + kRefreshIntervalMs);
+}
+
+void Speaker::serve_refreshes(Peer& to, uint64_t now) {
+  PeerState& st = state_[to.id()];
+  for (auto it = st.refresh_due.begin(); it != st.refresh_due.end();) {
+    if (now < it->second) {
+      ++it;
+      continue;
+    }
+    const AfiSafi f = it->first;
+    st.refreshed_at[f] = now;
+    std::erase_if(st.adj_out, [&](const auto& kv) { return family_of(kv.first) == f; });
+    queue_all(to, f, false);
+    st.eor_due.insert(f);
+    it = st.refresh_due.erase(it);
+  }
 }
 
 // ---- session up/down -----------------------------------------------------------------------
@@ -315,6 +335,7 @@ void Speaker::on_established(PeerId id, uint64_t now) {
   for (AfiSafi f : drop) drop_stale(id, f);
   st.adj_out.clear();
   st.pending.clear();
+  st.refresh_due.clear();  // the initial advertisement sends everything
   queue_all(p, std::nullopt, true);
   for (AfiSafi f : {kIpv4Unicast, kIpv6Unicast})
     if (p.family_enabled(f)) st.eor_due.insert(f);
@@ -325,6 +346,7 @@ void Speaker::on_down(PeerId id, bool graceful, uint64_t now) {
   st.adj_out.clear();
   st.pending.clear();
   st.eor_due.clear();
+  st.refresh_due.clear();
   const auto& gr = peer(id)->remote_open().caps.graceful_restart;
   if (graceful && cfg_.local.graceful_restart_helper && gr && gr->restart_time) {
     // RFC 4724 s4.2 (helper): keep the routes of the families the peer's GR capability listed,
@@ -475,7 +497,6 @@ void Speaker::send_pending(Peer& to) {
 }
 
 void Speaker::flush(uint64_t now) {
-  (void)now;
   if (!dirty_.empty()) {
     for (const auto& p : dirty_) {
       if (fib_) {
@@ -491,9 +512,12 @@ void Speaker::flush(uint64_t now) {
     dirty_.clear();
     if (fib_) fib_->fib_commit();
   }
-  for (auto& peer : peers_)
-    if (!state_[peer->id()].pending.empty() || !state_[peer->id()].eor_due.empty())
-      send_pending(*peer);
+  for (auto& peer : peers_) {
+    PeerState& st = state_[peer->id()];
+    if (!st.refresh_due.empty() && peer->state() == State::kEstablished)
+      serve_refreshes(*peer, now);
+    if (!st.pending.empty() || !st.eor_due.empty()) send_pending(*peer);
+  }
   export_cache_.clear();
 }
 

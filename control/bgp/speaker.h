@@ -38,6 +38,10 @@ struct SpeakerConfig {
 };
 
 inline constexpr unsigned kLogBurst = 20;
+// A ROUTE-REFRESH makes us send a family's whole table again: a 23-byte message for megabytes
+// of UPDATEs. Requests are served at the next flush (any number received in between count as
+// one) and at most once per family per peer in this interval; later ones wait, none is lost.
+inline constexpr uint64_t kRefreshIntervalMs = 5000;
 inline constexpr uint64_t kLogWindowMs = 60'000;
 
 // Where selected routes go (the data-plane FIB through the route table). `paths` holds the
@@ -57,6 +61,8 @@ struct PeerCounters {
   uint64_t refused_family = 0;      // family not negotiated
   uint64_t treat_as_withdraw = 0;   // RFC 7606 UPDATEs handled as withdrawals
   uint64_t attr_discards = 0;       // RFC 7606 attribute discards
+  // ROUTE-REFRESHes folded into one already pending for the family (see kRefreshIntervalMs).
+  uint64_t route_refresh_coalesced = 0;
   bool max_prefix_warned = false;
 };
 
@@ -108,6 +114,8 @@ class Speaker : public PeerOwner {
     // Graceful restart (helper): families whose paths are stale -> when to drop them (the
     // peer's restart time while it is away, then our stale-path time until its End-of-RIB).
     std::map<AfiSafi, uint64_t> stale;
+    // ROUTE-REFRESH: families to send again -> not before; when each was last sent again.
+    std::map<AfiSafi, uint64_t> refresh_due, refreshed_at;
     PeerCounters counters;
     // Log rate limit: lines in the current window, and lines left out since the last one.
     uint64_t log_window_start = 0;
@@ -122,6 +130,7 @@ class Speaker : public PeerOwner {
   AttrsPtr export_attrs(const Peer& to, const Prefix& p);
   void queue_all(Peer& to, std::optional<AfiSafi> only, bool force);
   void send_pending(Peer& to);
+  void serve_refreshes(Peer& to, uint64_t now);
   void send_group(Peer& to, AfiSafi f, const AttrsPtr& attrs, std::vector<Nlri>& nlri);
   void send_withdrawals(Peer& to, AfiSafi f, std::vector<Nlri>& nlri);
   IpAddr next_hop_for(const Peer& to, AfiSafi f) const;

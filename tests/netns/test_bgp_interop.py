@@ -413,6 +413,36 @@ def test_ipv4_and_ipv6_prefixes_both_ways(direct):
         assert got == 3, out
 
 
+def pages(gw, *view, limit=1):
+    """Every row of a paged view (`limit N` / `after PREFIX`, issue 15.8), and the page count."""
+    rows, after, n = [], [], 0
+    while True:
+        reply = gw.ctl(*view, "limit", str(limit), *after)
+        n += 1
+        assert len({r["prefix"] for r in reply["routes"]}) <= limit, reply
+        rows += reply["routes"]
+        if reply["next"] is None:
+            return rows, n
+        assert reply["next"] == reply["routes"][-1]["prefix"], reply
+        after = ["after", reply["next"]]
+
+
+def test_route_views_are_paged(direct):
+    t, gw, d = direct
+    for prefix in ("10.50.0.0/16", "fd00:50::/48"):
+        wait_for(lambda: fib_bgp(gw, prefix), 20, "%s in the FIB" % prefix)
+    for view, limit in ((("show", "bgp", "routes"), 1), (("show", "routes"), 2)):
+        whole = gw.ctl(*view)
+        rows, n = pages(gw, *view, limit=limit)
+        assert rows == whole, (view, rows, whole)  # same rows, same order, each once
+        prefixes = list(dict.fromkeys(r["prefix"] for r in whole))
+        assert n == max(1, -(-len(prefixes) // limit)), (view, n, prefixes)
+    # BGP's Loc-RIB: our two address spaces and the daemon's two prefixes, one page each
+    bgp_rows, n = pages(gw, "show", "bgp", "routes", limit=1)
+    assert {"10.50.0.0/16", "fd00:50::/48", "10.2.0.0/16", "fd00:b::/48"} <= {r["prefix"] for r in bgp_rows}
+    assert n == len({r["prefix"] for r in bgp_rows})
+
+
 @pytest.mark.parametrize("prefix,host", [("10.50.0.0/16", "10.50.1.1"),
                                          ("fd00:50::/48", "fd00:50::1")])
 def test_withdrawal(direct, prefix, host):

@@ -10,8 +10,12 @@
 #include <rte_rcu_qsbr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
+
+#include "control/api/server.h"
 
 #include "dataplane/fib.h"
 #include "dataplane/neighbor.h"
@@ -125,6 +129,57 @@ TEST_F(RoutePreference, OrderOfArrivalDoesNotMatter) {
   routes.del(pfx("10.53.0.0/16"), RouteSource::kBgp);
   commit();
   EXPECT_EQ(fib_tunnel("10.53.0.1"), 4u);
+}
+
+// Issue 15.8: `show routes limit N after PREFIX` reads the table page by page (each reply holds
+// at most N prefixes; `next` is the cursor), in prefix order, every route exactly once, all the
+// routes of a prefix on one page; no paging words = the whole table as before.
+TEST_F(RoutePreference, RouteViewIsPaged) {
+  std::vector<std::string> want;
+  for (int i = 0; i < 25; ++i) {
+    std::string p = "10.60." + std::to_string(i) + ".0/24";
+    want.push_back(p);
+    add(p.c_str(), RouteSource::kBgp, 7);
+  }
+  add("10.60.3.0/24", RouteSource::kConnection, 3);  // two routes for one prefix
+  add("fd00:60::/48", RouteSource::kBgp, 7);
+  commit();
+  want.push_back("fd00:60::/48");
+  std::sort(want.begin(), want.end(), [](const std::string& a, const std::string& b) {
+    return pfx(a.c_str()) < pfx(b.c_str());
+  });
+  EXPECT_EQ(routes.to_json().size(), 27u);  // unpaged: one array, every route
+  std::vector<std::string> seen;
+  size_t rows = 0, pages = 0;
+  std::vector<std::string> words = {"limit", "4"};
+  for (;;) {
+    std::vector<std::string> w = words;
+    RoutePage page = take_route_page(w);
+    EXPECT_TRUE(w.empty());
+    auto reply = routes.to_json(page);
+    ++pages;
+    std::set<std::string> prefixes;
+    for (const auto& r : reply["routes"]) {
+      prefixes.insert(r["prefix"]);
+      if (seen.empty() || seen.back() != r["prefix"]) seen.push_back(r["prefix"]);
+      ++rows;
+    }
+    EXPECT_LE(prefixes.size(), 4u);
+    if (reply["next"].is_null()) break;
+    EXPECT_EQ(reply["next"], reply["routes"].back()["prefix"]);
+    words = {"after", reply["next"], "limit", "4"};
+    ASSERT_LT(pages, 20u);
+  }
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(rows, 27u);
+  EXPECT_EQ(pages, 7u);  // 26 prefixes, 4 a page
+  // Bad paging words are a request error; other words stay for the command.
+  std::vector<std::string> bad[] = {{"limit", "0"}, {"limit", "x"}, {"limit"}, {"after", "10.1"},
+                                    {"limit", "10001"}};
+  for (auto& w : bad) EXPECT_THROW(take_route_page(w), api::RequestError);
+  std::vector<std::string> mixed = {"10.60.3.0/24", "limit", "2"};
+  EXPECT_EQ(take_route_page(mixed).limit, 2u);
+  EXPECT_EQ(mixed, std::vector<std::string>{"10.60.3.0/24"});
 }
 
 }  // namespace

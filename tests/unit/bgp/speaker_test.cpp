@@ -646,6 +646,40 @@ TEST_F(GracefulRestartTest, RouteRefreshForAFamilyNotNegotiatedIsIgnored) {
   EXPECT_EQ(bgp::end_of_rib(std::get<Update>(m[1])), kIpv4Unicast);
 }
 
+// Issue 15.3: a ROUTE-REFRESH costs a 23-byte message and makes us send the family's whole table
+// again. A burst of them is answered once, and a family is sent again at most once per
+// kRefreshIntervalMs; the requests in between are served late, not lost.
+TEST_F(GracefulRestartTest, RouteRefreshBurstIsAnsweredOnceAndRateLimited) {
+  connect(std::nullopt);
+  t.take(conn);
+  Bytes burst;
+  for (int i = 0; i < 500; ++i) {
+    Bytes rr = encode_route_refresh({kIpv4Unicast, 0});
+    burst.insert(burst.end(), rr.begin(), rr.end());
+  }
+  gw.on_data(conn, burst, now);  // one read holding 500 requests
+  auto m = t.take(conn, gw.peer(p)->codec());
+  ASSERT_EQ(m.size(), 2u);  // 10.11.0.0/16 again, then the IPv4 End-of-RIB: once
+  EXPECT_EQ(bgp::end_of_rib(std::get<Update>(m[1])), kIpv4Unicast);
+  EXPECT_EQ(gw.counters(p).route_refresh_coalesced, 499u);
+  // More requests right after: nothing until the interval has passed, then one answer.
+  gw.on_data(conn, encode_route_refresh({kIpv4Unicast, 0}), now);
+  gw.on_data(conn, encode_route_refresh({kIpv4Unicast, 0}), now + 1);
+  EXPECT_TRUE(t.take(conn, gw.peer(p)->codec()).empty());
+  EXPECT_EQ(gw.counters(p).route_refresh_coalesced, 500u);
+  gw.tick(now + kRefreshIntervalMs - 1);
+  EXPECT_TRUE(t.take(conn, gw.peer(p)->codec()).empty());
+  gw.tick(now + kRefreshIntervalMs);
+  m = t.take(conn, gw.peer(p)->codec());
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(bgp::end_of_rib(std::get<Update>(m[1])), kIpv4Unicast);
+  // The other family is independent.
+  gw.on_data(conn, encode_route_refresh({kIpv6Unicast, 0}), now + kRefreshIntervalMs);
+  m = t.take(conn, gw.peer(p)->codec());
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(bgp::end_of_rib(std::get<Update>(m.back())), kIpv6Unicast);
+}
+
 // Issue 16.4 (d): why a session flapped or a route vanished shows in the log and in the peer's
 // stats: transitions with their reason, NOTIFICATIONs both ways, RFC 7606 outcomes; a peer
 // cannot flood the log.
