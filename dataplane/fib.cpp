@@ -1,4 +1,5 @@
 #include "dataplane/fib.h"
+#include "dataplane/sizing.h"
 
 #include <rte_errno.h>
 #include <rte_fib.h>
@@ -29,7 +30,7 @@ bool Fib::init(const std::string& name, int socket, unsigned max_v4, unsigned ma
     c4.default_nh = 0;
     c4.max_routes = int(max_v4);
     c4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-    c4.dir24_8.num_tbl8 = std::clamp(max_v4 / 8, 256u, 65535u);
+    c4.dir24_8.num_tbl8 = fib_tbl8_v4(max_v4);
     std::string n4 = name + "4_" + std::to_string(i);
     copies_[i].v4 = rte_fib_create(n4.c_str(), socket, &c4);
     if (!copies_[i].v4) {
@@ -41,7 +42,7 @@ bool Fib::init(const std::string& name, int socket, unsigned max_v4, unsigned ma
     c6.default_nh = 0;
     c6.max_routes = int(max_v6);
     c6.trie.nh_sz = RTE_FIB6_TRIE_4B;
-    c6.trie.num_tbl8 = std::clamp(max_v6 / 2, 1024u, 65535u);
+    c6.trie.num_tbl8 = fib_tbl8_v6(max_v6);
     std::string n6 = name + "6_" + std::to_string(i);
     copies_[i].v6 = rte_fib6_create(n6.c_str(), socket, &c6);
     if (!copies_[i].v6) {

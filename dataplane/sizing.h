@@ -10,6 +10,14 @@
 
 namespace espgw::dp {
 
+// The FIB's tbl8 group counts (dataplane/fib.cpp creates its tables with these).
+inline unsigned fib_tbl8_v4(unsigned max_routes_v4) {
+  return std::clamp(max_routes_v4 / 8, 256u, 65535u);
+}
+inline unsigned fib_tbl8_v6(unsigned max_routes_v6) {
+  return std::clamp(max_routes_v6 / 2, 1024u, 65535u);
+}
+
 struct MemoryEstimate {
   uint64_t fib_v4 = 0, fib_v6 = 0, pools = 0, fixed = 0;  // bytes
   uint64_t total() const { return fib_v4 + fib_v6 + pools + fixed; }
@@ -27,8 +35,8 @@ inline MemoryEstimate estimate_memory(unsigned max_routes_v4, unsigned max_route
                                       unsigned mbufs, unsigned max_mtu) {
   constexpr uint64_t kMiB = 1u << 20, kTbl24 = 64 * kMiB, kPerRoute = 448, kTbl8 = 1024;
   MemoryEstimate e;
-  const uint64_t tbl8_v4 = std::clamp(max_routes_v4 / 8, 256u, 65535u);
-  const uint64_t tbl8_v6 = std::clamp(max_routes_v6 / 2, 1024u, 65535u);
+  const uint64_t tbl8_v4 = fib_tbl8_v4(max_routes_v4);
+  const uint64_t tbl8_v6 = fib_tbl8_v6(max_routes_v6);
   e.fib_v4 = 2 * (kTbl24 + tbl8_v4 * kTbl8 + uint64_t(max_routes_v4) * kPerRoute);
   e.fib_v6 = 2 * (kTbl24 + tbl8_v6 * kTbl8 + uint64_t(max_routes_v6) * kPerRoute);
   const uint64_t room = 128 + std::max(2048u, max_mtu + 18 + 64);  // see setup_ports
