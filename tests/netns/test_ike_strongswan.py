@@ -282,18 +282,34 @@ def test_strongswan_proposal(role, name):
 
 
 class Pinger:
-    """ping -i 0.05 in the background; counts sent/received at the end."""
+    """ping -i 0.05 in the background. With a count, ping ends by itself and waits (-W 2) for the
+    replies still in flight; stopped with SIGINT instead, the request sent just before the signal
+    counts as lost, so only the counted form may be used to assert that nothing was lost."""
 
-    def __init__(self, ns, dst):
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-i", "0.05", "-W", "1", dst],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def __init__(self, ns, dst, count=None):
+        cmd = ["ip", "netns", "exec", ns, "ping", "-n", "-i", "0.05", "-W", "2"]
+        if count:
+            cmd += ["-c", str(count)]
+        self.p = subprocess.Popen(cmd + [dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    @staticmethod
+    def _result(out):
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        if not m:
+            return 0, 0, out
+        tx, rx = int(m.group(1)), int(m.group(2))
+        seen = {int(s) for s in re.findall(r"icmp_seq=(\d+)", out)}
+        missing = sorted(set(range(1, tx + 1)) - seen)
+        return tx, rx, "missing icmp_seq %s" % missing[:20]
+
+    def wait(self, timeout):
+        out, _ = self.p.communicate(timeout=timeout)
+        return self._result(out)
 
     def stop(self):
         self.p.send_signal(signal.SIGINT)
         out, _ = self.p.communicate(timeout=10)
-        import re
-        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        return (int(m.group(1)), int(m.group(2)), out) if m else (0, 0, out)
+        return self._result(out)
 
 
 @pytest.mark.parametrize("who", ["strongswan", "espgw"])
@@ -311,7 +327,7 @@ def test_strongswan_rekey_under_traffic(who):
             pytest.fail("no tunnel\n" + rig.diag())
         spis = {c0["children"][0]["spi_in"]}
         ike_spis = {c0["ike_spi_i"]}
-        pinger = Pinger("ti-h1", H2)
+        pinger = Pinger("ti-h1", H2, count=400)  # ~20 s at 0.05 s
         result = {}
         th = threading.Thread(target=lambda: result.update(
             r=tcp_transfer("ti-h2", "ti-h1", H1, size=6 * 1024 * 1024, port=5003)))
@@ -324,9 +340,9 @@ def test_strongswan_rekey_under_traffic(who):
             ike_spis.add(c["ike_spi_i"])
             time.sleep(0.5)
         th.join(60)
-        tx, rx, out = pinger.stop()
-        assert tx > 200
-        assert rx == tx, "lost %d of %d pings across rekeys\n%s" % (tx - rx, tx, rig.diag())
+        tx, rx, missing = pinger.wait(timeout=30)
+        assert tx == 400
+        assert rx == tx, "lost %d of %d pings across rekeys (%s)\n%s" % (tx - rx, tx, missing, rig.diag())
         sent, got = result["r"]
         assert sent == got
         assert len(spis) >= 3, "Child SA was not rekeyed: %s" % spis
