@@ -10,10 +10,10 @@
 #include "control/api/server.h"
 #include "control/model/config.h"
 #include "control/state/seq_store.h"
-#include "dataplane/neighbor.h"
-#include "dataplane/routes.h"
+#include "dataplane/tables/neighbor.h"
+#include "dataplane/tables/routes.h"
 #include "dataplane/runtime.h"
-#include "dataplane/sa.h"
+#include "dataplane/tables/sa.h"
 
 namespace espgw::dp {
 

@@ -16,7 +16,7 @@
 #include "dataplane/bgp_service.h"
 #include "dataplane/ike_service.h"
 #include "dataplane/port.h"
-#include "dataplane/sa.h"
+#include "dataplane/tables/sa.h"
 
 namespace espgw::dp {
 

@@ -10,9 +10,9 @@
 
 #include "control/model/config.h"
 #include "dataplane/control.h"
-#include "dataplane/fib.h"
+#include "dataplane/tables/fib.h"
 #include "dataplane/runtime.h"
-#include "dataplane/worker.h"
+#include "dataplane/path/worker.h"
 
 namespace espgw::dp {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "dataplane/counters.h"
 
 struct rte_hash;

@@ -1,7 +1,7 @@
 // How much DPDK memory (the -m / memory_mb budget) an instance's tables and pools take, so that
 // `espgw --check` and start-up refuse a config whose tables cannot fit instead of failing in
 // rte_fib_create. Figures measured with DPDK 22.11 (rte_malloc heap usage per table, see
-// dataplane/fib.cpp for the table parameters) and rounded up.
+// dataplane/tables/fib.cpp for the table parameters) and rounded up.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +10,7 @@
 
 namespace espgw::dp {
 
-// The FIB's tbl8 group counts (dataplane/fib.cpp creates its tables with these).
+// The FIB's tbl8 group counts (dataplane/tables/fib.cpp creates its tables with these).
 inline unsigned fib_tbl8_v4(unsigned max_routes_v4) {
   return std::clamp(max_routes_v4 / 8, 256u, 65535u);
 }

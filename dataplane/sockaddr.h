@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::dp {
 

@@ -20,11 +20,11 @@ sources() {
     bgp|bgp_fsm|bgp_speaker) echo "tests/fuzz/${1}_fuzz.cpp" control/bgp/*.cpp ;;
     ike) echo tests/fuzz/ike_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
     ike_daemon) echo tests/fuzz/ike_daemon_fuzz.cpp control/ike/*.cpp control/ike/tasks/*.cpp control/model/*.cpp ;;
-    nd) echo tests/fuzz/nd_fuzz.cpp dataplane/neighbor.cpp ;;
+    nd) echo tests/fuzz/nd_fuzz.cpp dataplane/tables/neighbor.cpp ;;
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
-    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{control,fib,gateway,ike_service,neighbor,port,routes,sa,telemetry,worker,bgp_service}.cpp \
+    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{control,gateway,ike_service,port,telemetry,bgp_service}.cpp dataplane/tables/*.cpp dataplane/path/*.cpp \
       control/model/*.cpp control/api/server.cpp control/state/*.cpp control/bgp/*.cpp \
       control/ike/*.cpp control/ike/tasks/*.cpp crypto/*.cpp ;;
   esac

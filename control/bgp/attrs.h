@@ -13,7 +13,7 @@
 #include "control/bgp/constants.h"
 #include "control/bgp/nlri.h"
 #include "control/bgp/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::bgp {
 

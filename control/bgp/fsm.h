@@ -11,7 +11,7 @@
 #include <string>
 
 #include "control/bgp/message.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::bgp {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "control/bgp/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::bgp {
 

@@ -9,7 +9,7 @@
 
 #include "control/ike/payloads.h"
 #include "control/model/config.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "control/model/secret.h"
 
 namespace espgw::ike {

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "control/ike/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "control/model/secret.h"
 
 namespace espgw::ike {

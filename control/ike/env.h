@@ -11,7 +11,7 @@
 
 #include "control/ike/ke.h"
 #include "control/ike/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "control/model/secret.h"
 #include "crypto/algo.h"
 

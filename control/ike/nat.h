@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "control/ike/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::ike {
 

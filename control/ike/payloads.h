@@ -12,7 +12,7 @@
 
 #include "control/ike/types.h"
 #include "control/ike/wire.h"
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 namespace espgw::ike {
 

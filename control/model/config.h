@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "control/model/secret.h"
 #include "crypto/algo.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/replay.h"
+#include "dataplane/tables/replay.h"
 
 using espgw::dp::ReplayWindow;
 

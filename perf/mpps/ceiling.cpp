@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "crypto/sa_crypto.h"
-#include "dataplane/esp.h"
+#include "dataplane/proto/esp.h"
 
 namespace espgw::perf {
 namespace {

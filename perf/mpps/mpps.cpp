@@ -1,4 +1,4 @@
-// Mpps harness: drives the real espgw worker loop (dp::Gateway, dataplane/worker.cpp) through
+// Mpps harness: drives the real espgw worker loop (dp::Gateway, dataplane/path/worker.cpp) through
 // DPDK ports with no kernel in the path, and compares it with the raw IPsec-MB ceiling measured
 // on the same worker core in the same run. See perf/mpps/README.md.
 //
@@ -38,9 +38,9 @@
 #include "crypto/ipsecmb_engine.h"
 #include "crypto/sa_crypto.h"
 #include "dataplane/counters.h"
-#include "dataplane/esp.h"
+#include "dataplane/proto/esp.h"
 #include "dataplane/gateway.h"
-#include "dataplane/pkt.h"
+#include "dataplane/proto/pkt.h"
 #include "perf/mpps/ceiling.h"
 
 namespace espgw::perf {

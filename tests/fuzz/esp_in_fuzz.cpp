@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "crypto/ipsecmb_engine.h"
-#include "dataplane/esp.h"
-#include "dataplane/replay.h"
+#include "dataplane/proto/esp.h"
+#include "dataplane/tables/replay.h"
 
 using namespace espgw;
 using namespace espgw::dp;

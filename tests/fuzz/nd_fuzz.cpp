@@ -27,9 +27,9 @@
 #include <memory>
 #include <string>
 
-#include "dataplane/icmp.h"
-#include "dataplane/neighbor.h"
-#include "dataplane/pkt.h"
+#include "dataplane/proto/icmp.h"
+#include "dataplane/tables/neighbor.h"
+#include "dataplane/proto/pkt.h"
 
 namespace espgw::dp {
 int g_hold_meta_offset = -1;  // gateway.cpp's, which this target does not link

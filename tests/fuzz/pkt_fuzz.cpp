@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/esp.h"
-#include "dataplane/icmp.h"
-#include "dataplane/pkt.h"
+#include "dataplane/proto/esp.h"
+#include "dataplane/proto/icmp.h"
+#include "dataplane/proto/pkt.h"
 
 using namespace espgw::dp;
 

@@ -35,7 +35,7 @@
 
 #include "control/model/config.h"
 #include "dataplane/gateway.h"
-#include "dataplane/pkt.h"
+#include "dataplane/proto/pkt.h"
 
 using namespace espgw;
 

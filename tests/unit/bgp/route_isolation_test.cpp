@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/fib.h"
-#include "dataplane/neighbor.h"
-#include "dataplane/routes.h"
+#include "dataplane/tables/fib.h"
+#include "dataplane/tables/neighbor.h"
+#include "dataplane/tables/routes.h"
 
 namespace espgw::dp {
 namespace {

@@ -17,9 +17,9 @@
 
 #include "control/api/server.h"
 
-#include "dataplane/fib.h"
-#include "dataplane/neighbor.h"
-#include "dataplane/routes.h"
+#include "dataplane/tables/fib.h"
+#include "dataplane/tables/neighbor.h"
+#include "dataplane/tables/routes.h"
 
 namespace espgw::dp {
 namespace {

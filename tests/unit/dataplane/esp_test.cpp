@@ -1,4 +1,4 @@
-#include "dataplane/esp.h"
+#include "dataplane/proto/esp.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The double-buffered FIB with a real EAL (no hugepages, no devices) and a real RCU QSBR.
-#include "dataplane/fib.h"
+#include "dataplane/tables/fib.h"
 
 #include <gtest/gtest.h>
 #include <rte_eal.h>

@@ -1,4 +1,4 @@
-#include "dataplane/icmp.h"
+#include "dataplane/proto/icmp.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "dataplane/pkt.h"
+#include "dataplane/proto/pkt.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "dataplane/replay.h"
+#include "dataplane/tables/replay.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "dataplane/sa.h"
+#include "dataplane/tables/sa.h"
 
 #include <rte_errno.h>
 #include <rte_hash.h>

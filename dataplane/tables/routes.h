@@ -12,9 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control/model/ip.h"
-#include "dataplane/fib.h"
-#include "dataplane/neighbor.h"
+#include "dataplane/net/ip.h"
+#include "dataplane/tables/fib.h"
+#include "dataplane/tables/neighbor.h"
 #include "dataplane/runtime.h"
 
 namespace espgw::dp {

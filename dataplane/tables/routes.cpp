@@ -1,4 +1,4 @@
-#include "dataplane/routes.h"
+#include "dataplane/tables/routes.h"
 
 #include <algorithm>
 #include <iterator>

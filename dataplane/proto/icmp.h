@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dataplane/pkt.h"
+#include "dataplane/proto/pkt.h"
 
 namespace espgw::dp {
 

@@ -1,4 +1,4 @@
-#include "dataplane/worker.h"
+#include "dataplane/path/worker.h"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -15,11 +15,11 @@
 #include <cstdio>
 
 #include "crypto/ipsecmb_engine.h"
-#include "dataplane/esp.h"
-#include "dataplane/fib.h"
-#include "dataplane/icmp.h"
-#include "dataplane/pkt.h"
-#include "dataplane/sa.h"
+#include "dataplane/proto/esp.h"
+#include "dataplane/tables/fib.h"
+#include "dataplane/proto/icmp.h"
+#include "dataplane/proto/pkt.h"
+#include "dataplane/tables/sa.h"
 
 namespace espgw::dp {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 
 struct rte_fib;
 struct rte_fib6;

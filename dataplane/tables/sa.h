@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control/model/ip.h"
+#include "dataplane/net/ip.h"
 #include "crypto/algo.h"
 #include "crypto/sa_crypto.h"
-#include "dataplane/replay.h"
+#include "dataplane/tables/replay.h"
 
 struct rte_hash;
 struct rte_ring;

@@ -1,4 +1,4 @@
-#include "dataplane/neighbor.h"
+#include "dataplane/tables/neighbor.h"
 
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -11,8 +11,8 @@
 
 #include <algorithm>
 
-#include "dataplane/icmp.h"
-#include "dataplane/pkt.h"
+#include "dataplane/proto/icmp.h"
+#include "dataplane/proto/pkt.h"
 
 namespace espgw::dp {
 namespace {

@@ -1,4 +1,4 @@
-#include "dataplane/fib.h"
+#include "dataplane/tables/fib.h"
 #include "dataplane/sizing.h"
 
 #include <rte_errno.h>

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "dataplane/pkt.h"
+#include "dataplane/proto/pkt.h"
 
 namespace espgw::dp {
 
