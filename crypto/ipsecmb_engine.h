@@ -1,6 +1,6 @@
 // ESP crypto engine over Intel IPsec-MB (1.3 burst API). One Engine per worker lcore.
 //
-// Usage per burst (ARCHITECTURE.md 2): the worker prepares every packet (ESP header + sequence number
+// Usage per burst (ARCHITECTURE.md, "Data flow"): the worker prepares every packet (ESP header + sequence number
 // written, trailer/padding appended, room for the ICV), makes ONE encrypt_burst/decrypt_burst call,
 // then finishes every packet according to op.status.
 //

@@ -1,13 +1,30 @@
 #include "crypto/sa_crypto.h"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "crypto/ct.h"
 #include "crypto/internal/esp_jobs.h"
 
 namespace espgw::crypto {
+
+namespace {
+// The kernel's CSPRNG (getrandom(2), blocking until it is seeded); SA set-up only.
+bool random_bytes(uint8_t* p, size_t n) {
+  while (n) {
+    ssize_t r = getrandom(p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+}  // namespace
 
 namespace internal {
 
@@ -172,7 +189,7 @@ bool SaCrypto::init(SaCrypto& out, Algo algo, const uint8_t* keymat, size_t len)
       if (!HmacKey::init(c.hmac, sha, keymat + ai.enc_key_len, ai.auth_key_len)) break;
       alignas(16) uint8_t kiv[16];
       alignas(16) uint8_t kiv_dec[16 * 11];
-      if (RAND_bytes(kiv, sizeof kiv) != 1) break;
+      if (!random_bytes(kiv, sizeof kiv)) break;
       IMB_AES_KEYEXP_128(m, kiv, c.iv_key, kiv_dec);
       secure_wipe(kiv, sizeof kiv);
       secure_wipe(kiv_dec, sizeof kiv_dec);

@@ -45,7 +45,7 @@ struct alignas(64) SaCrypto {
   ~SaCrypto() { wipe(); }
 
   // Expands keys for `algo`. `len` must equal info(algo).keymat_len(). Control thread only (may call
-  // RAND_bytes). Returns false on bad length or RNG failure; `out` is then wiped and !valid().
+  // getrandom). Returns false on bad length or RNG failure; `out` is then wiped and !valid().
   static bool init(SaCrypto& out, Algo algo, const uint8_t* keymat, size_t len);
   void wipe();
   bool valid() const { return impl != nullptr; }

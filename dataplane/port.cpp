@@ -24,10 +24,6 @@ namespace espgw::dp {
 
 std::string device_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
 
-std::string exception_vdev(const std::string& iface) {
-  return "net_tap_espgw_x,iface=" + iface;
-}
-
 bool run_command(const std::vector<std::string>& argv, std::string* err) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -137,10 +133,10 @@ void write_sysctl(const std::string& path, const std::string& value) {
 
 }  // namespace
 
-bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
-  const auto& dpc = cfg.instance.dataplane;
+bool setup_ports(const Config& cfg, Runtime& rt, std::string* err) {
+  const auto& dpc = cfg;
   unsigned max_mtu = 1500;
-  for (const auto& p : cfg.instance.ports) max_mtu = std::max<unsigned>(max_mtu, p.mtu);
+  for (const auto& p : cfg.ports) max_mtu = std::max<unsigned>(max_mtu, p.mtu);
   uint16_t room = uint16_t(RTE_PKTMBUF_HEADROOM + std::max(2048u, max_mtu + 18 + 64));
   int socket = int(rte_socket_id());
   rt.pool = rte_pktmbuf_pool_create("espgw_mbufs", dpc.mbufs, 256, 0, room, socket);
@@ -155,12 +151,12 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
     return false;
   }
   uint16_t nw = uint16_t(rt.n_workers);
-  for (const auto& p : cfg.instance.ports) {
+  for (const auto& p : cfg.ports) {
     PortRt pr;
     pr.name = p.name;
     pr.mtu = p.mtu;
-    pr.addrs = p.addresses;
-    for (const auto& a : p.addresses) {
+    pr.addrs = p.addrs;
+    for (const auto& a : p.addrs) {
       if (a.addr.is_v4() && !pr.src4.is_set()) pr.src4 = a.addr;
       if (a.addr.is_v6() && !pr.src6.is_set()) pr.src6 = a.addr;
     }
@@ -176,11 +172,11 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
     rte_eth_macaddr_get(pr.eth_id, &pr.mac);
     rt.ports.push_back(std::move(pr));
   }
-  if (cfg.instance.exception_iface.empty()) return true;  // e.g. the perf harness
+  if (cfg.exception_iface.empty()) return true;  // e.g. the perf harness
   PortRt x;
-  x.name = "exception:" + cfg.instance.exception_iface;
+  x.name = "exception:" + cfg.exception_iface;
   x.exception = true;
-  std::string dev = device_name(exception_vdev(cfg.instance.exception_iface));
+  std::string dev = device_name(exception_vdev(cfg.exception_iface));
   if (rte_eth_dev_get_port_by_name(dev.c_str(), &x.eth_id) != 0) {
     *err = "exception TAP " + dev + " was not created";
     return false;
@@ -196,8 +192,8 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
     return false;
   }
   rte_eth_macaddr_get(x.eth_id, &x.mac);
-  if (!kernel_mac(cfg.instance.exception_iface, x.peer_mac)) {
-    *err = "cannot read the MAC of " + cfg.instance.exception_iface;
+  if (!kernel_mac(cfg.exception_iface, x.peer_mac)) {
+    *err = "cannot read the MAC of " + cfg.exception_iface;
     return false;
   }
   rt.exception_port = uint16_t(rt.ports.size());
@@ -209,8 +205,13 @@ bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err) {
   return true;
 }
 
-bool setup_exception_kernel(const model::Config& cfg, Runtime& rt, std::string* err) {
-  const std::string& x = cfg.instance.exception_iface;
+bool add_exception_address(const std::string& iface, const IpAddr& a, std::string* err) {
+  if (a.is_v4()) return run_command({"ip", "addr", "replace", a.str() + "/32", "dev", iface}, err);
+  return run_command({"ip", "-6", "addr", "replace", a.str() + "/128", "dev", iface, "nodad"}, err);
+}
+
+bool setup_exception_kernel(const Config& cfg, Runtime& rt, std::string* err) {
+  const std::string& x = cfg.exception_iface;
   const std::string conf6 = "/proc/sys/net/ipv6/conf/" + x + "/";
   write_sysctl(conf6 + "accept_ra", "0");
   write_sysctl(conf6 + "autoconf", "0");
@@ -221,21 +222,17 @@ bool setup_exception_kernel(const model::Config& cfg, Runtime& rt, std::string* 
   if (!run_command({"ip", "link", "set", "dev", x, "arp", "off", "mtu", mtu, "up"}, err))
     return false;
   bool have4 = false, have6 = false;
-  for (const auto& p : cfg.instance.ports) {
-    for (const auto& a : p.addresses) {
+  for (const auto& p : cfg.ports) {
+    for (const auto& a : p.addrs) {
+      if (!add_exception_address(x, a.addr, err)) return false;
       if (a.addr.is_v4()) {
         have4 = true;
-        if (!run_command({"ip", "addr", "replace", a.addr.str() + "/32", "dev", x}, err))
-          return false;
         if (!run_command({"ip", "route", "replace", a.connected().str(), "dev", x, "src",
                           a.addr.str()},
                          err))
           return false;
       } else {
         have6 = true;
-        if (!run_command(
-                {"ip", "-6", "addr", "replace", a.addr.str() + "/128", "dev", x, "nodad"}, err))
-          return false;
         if (!run_command({"ip", "-6", "route", "replace", a.connected().str(), "dev", x, "src",
                           a.addr.str()},
                          err))

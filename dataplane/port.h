@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "control/model/config.h"
+#include "dataplane/dataplane.h"
 #include "dataplane/runtime.h"
 
 namespace espgw::dp {
@@ -16,11 +16,13 @@ std::string exception_vdev(const std::string& iface);
 
 // Creates the mbuf pools and starts every port (queues: one rx per worker, one tx per worker
 // plus one for the control thread). Fills rt.ports. Returns false with err set on failure.
-bool setup_ports(const model::Config& cfg, Runtime& rt, std::string* err);
+bool setup_ports(const Config& cfg, Runtime& rt, std::string* err);
 
 // Puts the gateway's addresses and routes on the exception interface in the host kernel, so the
 // kernel answers pings and runs IKE/BGP sockets on them; everything it sends comes back to us.
-bool setup_exception_kernel(const model::Config& cfg, Runtime& rt, std::string* err);
+bool setup_exception_kernel(const Config& cfg, Runtime& rt, std::string* err);
+// One more address on the exception interface (a /32 or /128).
+bool add_exception_address(const std::string& iface, const IpAddr& a, std::string* err);
 
 // Runs a command (argv[0] is looked up in PATH) and waits; false with err on failure.
 bool run_command(const std::vector<std::string>& argv, std::string* err);

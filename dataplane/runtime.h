@@ -13,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/net/ip.h"
 #include "dataplane/counters.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/net/ip.h"
 
 struct rte_hash;
 struct rte_ring;
@@ -54,17 +55,6 @@ struct NeighEntry {
   }
 };
 
-enum class NhKind : uint8_t {
-  kNone = 0,     // unreachable (the FIB's default next hop)
-  kLocal,        // one of the gateway's own addresses -> exception path
-  kConnected,    // on-link: the destination itself is the neighbour
-  kVia,          // via a gateway address on a port
-  kBlackhole,
-  kTunnel,       // into an IPsec tunnel (encrypt, then route the outer packet)
-  kTunnelGroup,  // ECMP: one of several tunnels, chosen per flow (hash of the inner 5-tuple)
-};
-
-inline constexpr unsigned kMaxEcmp = 8;
 
 struct NextHop {
   NhKind kind = NhKind::kNone;
@@ -75,7 +65,6 @@ struct NextHop {
   uint32_t members[kMaxEcmp] = {};  // never changes while published (new set = new next hop)
 };
 
-inline constexpr uint32_t kMaxNextHops = 1 << 18;  // tunnels + neighbours + groups
 
 struct PortRt {
   std::string name;
@@ -143,6 +132,10 @@ struct NeighKey {
   uint8_t pad;
 };
 static_assert(sizeof(NeighKey) == 20);
+
+// The run-time state behind a Dataplane: for the data plane's white-box tests (the worker fuzz
+// target) only; the control side uses the facade.
+Runtime& runtime_of(Dataplane& d);
 
 inline NeighKey make_neigh_key(uint16_t port, uint8_t family, const uint8_t* ip) {
   NeighKey k{};

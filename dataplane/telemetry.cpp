@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <string>
 
-#include "dataplane/control.h"
+#include "dataplane/runtime.h"
 
 namespace espgw::dp {
 namespace {
@@ -64,7 +64,7 @@ int tel_lcore(const char*, const char* params, rte_tel_data* d) {
 }
 }  // namespace
 
-void register_telemetry(Runtime& rt, Control&) {
+void register_telemetry(Runtime& rt) {
   g_rt = &rt;
   rte_telemetry_register_cmd("/espgw/counters", tel_counters,
                              "espgw drop reasons (drop_*) and events, summed over lcores");

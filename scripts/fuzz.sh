@@ -24,18 +24,16 @@ sources() {
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
-    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{control,gateway,ike_service,port,telemetry,bgp_service}.cpp dataplane/tables/*.cpp dataplane/path/*.cpp \
-      control/model/*.cpp control/api/server.cpp control/state/*.cpp control/bgp/*.cpp \
-      control/ike/*.cpp control/ike/tasks/*.cpp crypto/*.cpp ;;
+    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{dataplane,port,telemetry}.cpp dataplane/tables/*.cpp dataplane/path/*.cpp crypto/*.cpp ;;
   esac
 }
 libs() {
   case $1 in
     config) echo "-lyaml-cpp -lcrypto" ;;
-    esp_in) echo "-lIPSec_MB -lcrypto" ;;
+    esp_in) echo "-lIPSec_MB" ;;
     ike|ike_daemon) echo "-lyaml-cpp -lcrypto" ;;
     keyfile|seqstore) echo "-lcrypto" ;;
-    worker) echo "$(pkg-config --cflags --libs libdpdk) -lrte_net_ring -lIPSec_MB -lyaml-cpp -lcrypto" ;;
+    worker) echo "$(pkg-config --cflags --libs libdpdk) -lrte_net_ring -lIPSec_MB" ;;
     nd) pkg-config --cflags --libs libdpdk ;;
   esac
 }

@@ -169,7 +169,7 @@ class Topology:
     def _launch(self, gw, timeout, append_log=False):
         name = gw.name
         cfg_path = os.path.join(gw.dir, "espgw.yaml")
-        exe = os.path.join(build_dir(), "dataplane/espgw")
+        exe = os.path.join(build_dir(), "control/agent/espgw")
         logf = open(gw.log, "a" if append_log else "w")
         p = subprocess.Popen(["ip", "netns", "exec", gw.ns, exe, "--config", cfg_path],
                              stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

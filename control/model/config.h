@@ -1,4 +1,4 @@
-// The resource model: what an operator writes in the YAML config (ARCHITECTURE.md section 5) plus
+// The resource model: what an operator writes in the YAML config (ARCHITECTURE.md, "What the user runs") plus
 // the per-instance ports, routes and static tunnels. load_config() parses AND validates; a config
 // that fails either yields errors and no Config, so nothing is ever half-applied.
 #pragma once
@@ -208,7 +208,7 @@ struct LoadResult {
 LoadResult load_config(const std::string& path);
 // Same, from a string (path is used for messages and to resolve relative key files).
 LoadResult load_config_string(const std::string& yaml, const std::string& path);
-// The semantic rules (ARCHITECTURE.md section 5 and the per-instance rules); used by load_config.
+// The semantic rules (the README's config reference; the per-instance rules); used by load_config.
 std::vector<ConfigError> validate(const Config& c);
 
 bool asn_reserved(uint32_t asn);

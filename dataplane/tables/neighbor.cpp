@@ -516,21 +516,23 @@ void Neighbors::tick(uint64_t now_ms) {
   }
 }
 
-nlohmann::ordered_json Neighbors::to_json() const {
-  nlohmann::ordered_json a = nlohmann::ordered_json::array();
+std::vector<NeighborView> Neighbors::view() const {
+  std::vector<NeighborView> out;
   for (const auto& e : entries_) {
     uint64_t mac = e->mac.load(std::memory_order_relaxed);
     bool valid = mac & NeighEntry::kValid;
-    a.push_back({{"address", e->ip.str()},
-                 {"port", rt_.ports[e->port].name},
-                 {"mac", valid ? mac_str(mac) : ""},
-                 {"state", e->permanent ? "permanent"
-                           : valid ? (e->probes ? "probe" : "reachable")
-                                 : (e->hold.empty() ? "failed" : "incomplete")},
-                 {"held", e->hold.size()},
-                 {"next_hop_refs", e->refs}});
+    NeighborView v;
+    v.address = e->ip;
+    v.port = rt_.ports[e->port].name;
+    v.mac = valid ? mac_str(mac) : "";
+    v.state = e->permanent ? "permanent"
+              : valid      ? (e->probes ? "probe" : "reachable")
+                           : (e->hold.empty() ? "failed" : "incomplete");
+    v.held = e->hold.size();
+    v.refs = e->refs;
+    out.push_back(std::move(v));
   }
-  return a;
+  return out;
 }
 
 }  // namespace espgw::dp

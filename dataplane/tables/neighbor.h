@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "dataplane/counters.h"
 #include "dataplane/runtime.h"
 
@@ -48,7 +46,7 @@ class Neighbors {
   // Probes, retries, expiries; call every ~100 ms.
   void tick(uint64_t now_ms);
 
-  nlohmann::ordered_json to_json() const;
+  std::vector<NeighborView> view() const;
   uint64_t dropped_holds() const { return dropped_holds_; }
   size_t size() const { return entries_.size(); }
   size_t held() const { return held_; }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <iterator>
 
-#include "control/api/server.h"
 
 namespace espgw::dp {
 
@@ -25,7 +24,7 @@ unsigned admin_distance(RouteSource s) {
     case RouteSource::kConnected: return 0;
     case RouteSource::kStatic: return 1;
     case RouteSource::kApi: return 1;
-    case RouteSource::kConnection: return 5;  // beats BGP (ARCHITECTURE.md 5)
+    case RouteSource::kConnection: return 5;  // beats BGP (ARCHITECTURE.md, "Routes")
     case RouteSource::kBgp: return 20;
   }
   return 255;
@@ -310,82 +309,49 @@ std::string RouteTable::failure(const Prefix& p) const {
   return installed_.count(p) ? "" : "not installed";
 }
 
-RoutePage take_route_page(std::vector<std::string>& args) {
-  RoutePage page;
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& w = args[i];
-    if ((w == "limit" || w == "after") && i + 1 >= args.size())
-      throw api::RequestError("'" + w + "' needs a value");
-    if (w == "limit") {
-      const std::string& v = args[++i];
-      size_t n = 0;
-      bool ok = !v.empty() && v.size() <= 9 &&
-                std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (ok) n = std::stoul(v);
-      if (!ok || n == 0 || n > kMaxRoutePage)
-        throw api::RequestError("limit must be 1.." + std::to_string(kMaxRoutePage));
-      page.limit = n;
-    } else if (w == "after") {
-      page.after = Prefix::parse(args[++i]);
-      if (!page.after) throw api::RequestError("bad prefix '" + args[i] + "' after 'after'");
-    } else {
-      rest.push_back(w);
-    }
-  }
-  if (page.after && !page.limit) page.limit = kMaxRoutePage;
-  args = std::move(rest);
-  return page;
-}
-
-nlohmann::ordered_json RouteTable::to_json(const RoutePage& page) const {
-  nlohmann::ordered_json a = nlohmann::ordered_json::array();
+RoutesView RouteTable::view(const RoutePage& page) const {
+  RoutesView out;
   auto it = page.after ? routes_.upper_bound(*page.after) : routes_.begin();
   size_t n = 0;
   for (; it != routes_.end() && (!page.paged() || n < page.limit); ++it, ++n) {
     const auto& [p, cands] = *it;
     const Candidate* b = best(p);
     for (const auto& c : cands) {
-      std::string kind, nexthop, port;
+      RouteView v;
+      v.prefix = p;
+      v.source = c.src;
       switch (c.nh.kind) {
-        case NhKind::kLocal: kind = "local"; break;
-        case NhKind::kConnected: kind = "connected"; break;
-        case NhKind::kVia: kind = "via"; nexthop = c.nh.gw.str(); break;
-        case NhKind::kBlackhole: kind = "blackhole"; break;
-        case NhKind::kNone: kind = "unreachable"; break;
+        case NhKind::kLocal: v.type = "local"; break;
+        case NhKind::kConnected: v.type = "connected"; break;
+        case NhKind::kVia: v.type = "via"; v.nexthop = c.nh.gw.str(); break;
+        case NhKind::kBlackhole: v.type = "blackhole"; break;
+        case NhKind::kNone: v.type = "unreachable"; break;
         case NhKind::kTunnel:
-          kind = "tunnel";
-          nexthop = tunnel_name ? tunnel_name(c.nh.tunnel) : std::to_string(c.nh.tunnel);
+          v.type = "tunnel";
+          v.nexthop = tunnel_name ? tunnel_name(c.nh.tunnel) : std::to_string(c.nh.tunnel);
           break;
         case NhKind::kTunnelGroup:
-          kind = "tunnel-group";
+          v.type = "tunnel-group";
           for (uint32_t m : c.nh.members)
             if (m)
-              nexthop += (nexthop.empty() ? "" : ",") +
-                         (tunnel_name ? tunnel_name(m) : std::to_string(m));
+              v.nexthop += (v.nexthop.empty() ? "" : ",") +
+                           (tunnel_name ? tunnel_name(m) : std::to_string(m));
           break;
       }
       if (c.nh.kind == NhKind::kConnected || c.nh.kind == NhKind::kVia)
-        port = rt_.ports[c.nh.port].name;
+        v.port = rt_.ports[c.nh.port].name;
       if (c.nh.kind == NhKind::kLocal && rt_.exception_port != Runtime::kNoPort)
-        port = rt_.ports[rt_.exception_port].name;
-      bool selected = &c == b;
-      a.push_back({{"prefix", p.str()},
-                   {"source", source_name(c.src)},
-                   {"type", kind},
-                   {"nexthop", nexthop},
-                   {"port", port},
-                   {"selected", selected},
-                   {"installed", selected && installed_.count(p) && !dirty_.count(p) &&
-                                     !failed_.count(p)}});
-      if (selected && !a.back()["installed"].get<bool>()) a.back()["reason"] = failure(p);
+        v.port = rt_.ports[rt_.exception_port].name;
+      v.selected = &c == b;
+      v.installed =
+          v.selected && installed_.count(p) && !dirty_.count(p) && !failed_.count(p);
+      if (v.selected && !v.installed) v.reason = failure(p);
+      out.routes.push_back(std::move(v));
     }
   }
-  if (!page.paged()) return a;
   // More after this page: the cursor is the page's last prefix.
-  nlohmann::ordered_json next;
-  if (it != routes_.end()) next = std::prev(it)->first.str();
-  return {{"routes", std::move(a)}, {"next", std::move(next)}};
+  if (page.paged() && it != routes_.end()) out.next = std::prev(it)->first;
+  return out;
 }
 
 }  // namespace espgw::dp

@@ -10,41 +10,13 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "dataplane/net/ip.h"
+#include "dataplane/dataplane.h"
 #include "dataplane/tables/fib.h"
 #include "dataplane/tables/neighbor.h"
 #include "dataplane/runtime.h"
 
 namespace espgw::dp {
-
-enum class RouteSource : uint8_t { kLocal, kConnected, kStatic, kApi, kConnection, kBgp };
-const char* source_name(RouteSource s);
-unsigned admin_distance(RouteSource s);
-
-struct NhSpec {
-  NhKind kind = NhKind::kNone;
-  uint16_t port = 0;
-  IpAddr gw;  // kVia
-  uint32_t tunnel = 0;  // kTunnel
-  std::array<uint32_t, kMaxEcmp> members{};  // kTunnelGroup: sorted tunnel ids, 0-padded
-  auto operator<=>(const NhSpec&) const = default;
-};
-
-// A page of a route view (`show routes`, `show bgp routes`): at most `limit` prefixes, starting
-// after the prefix `after` (the views are in prefix order). A 1M-route table is read page by
-// page, each reply small: the reply of a paged view is {"routes": [...], "next": PREFIX|null},
-// and `next` is what the following request passes as `after`.
-struct RoutePage {
-  size_t limit = 0;  // 0: not paged (the whole table, as one array)
-  std::optional<Prefix> after;
-  bool paged() const { return limit != 0; }
-};
-inline constexpr size_t kMaxRoutePage = 10000;  // also the page size of "after P" alone
-// Takes "limit N" and "after PREFIX" (in any order) out of args; the other words stay, in order.
-// Throws api::RequestError on a bad value.
-RoutePage take_route_page(std::vector<std::string>& args);
 
 struct RouteTable {
  public:
@@ -83,8 +55,8 @@ struct RouteTable {
   bool resolve_via(const IpAddr& gw, const std::string& port_name, NhSpec& out,
                    std::string* err) const;
 
-  // Every route of every source (an array), or one page of them (see RoutePage).
-  nlohmann::ordered_json to_json(const RoutePage& page = {}) const;
+  // Every route of every source, or one page of them (see RoutePage).
+  RoutesView view(const RoutePage& page = {}) const;
   size_t size() const { return routes_.size(); }
   std::function<std::string(uint32_t)> tunnel_name;  // for display
 

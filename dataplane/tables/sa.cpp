@@ -9,17 +9,17 @@
 
 #include <algorithm>
 
-#include "dataplane/control.h"
 #include "dataplane/runtime.h"
 
 namespace espgw::dp {
 
-namespace {
-constexpr const char* kSaDropNames[] = {
+const char* const kSaDropNames[size_t(SaDrop::kCount)] = {
 #define X(n) #n,
     ESPGW_SA_DROPS(X)
 #undef X
 };
+
+namespace {
 
 // The last outbound sequence number used. Workers take numbers with fetch_add before they
 // check for exhaustion, so without ESN the counter may stand past 2^32 - 1 numbers never sent.
@@ -125,6 +125,8 @@ uint32_t SaTable::add_sa(const SaParams& p, std::string* err) {
     sa->seq.store(p.seq_start, std::memory_order_relaxed);
     sa->seq_limit.store(p.seq_limit, std::memory_order_relaxed);
   }
+  sa->bytes.store(p.bytes_start, std::memory_order_relaxed);
+  sa->packets.store(p.packets_start, std::memory_order_relaxed);
   SaRt* raw = sa.release();
   sas_[id] = raw;
   ctl_[id] = {monotonic_ms(), p.soft_seconds, p.hard_seconds, p.algo};
@@ -155,8 +157,17 @@ bool SaTable::del_sa(uint32_t id) {
   return true;
 }
 
-uint32_t SaTable::add_tunnel(const std::string& name, uint16_t mss_clamp, uint16_t mtu,
-                             std::vector<Prefix> remote_ts, std::string* err) {
+uint16_t tunnel_mtu(unsigned port_mtu, bool v6, bool udp_encap, crypto::Algo algo) {
+  const auto& ai = crypto::info(algo);
+  unsigned fixed = (v6 ? 40 : 20) + (udp_encap ? 8 : 0) + 8 + ai.iv_len + ai.icv_len;
+  unsigned room = port_mtu > fixed ? port_mtu - fixed : 0;
+  unsigned block = ai.block < 4 ? 4 : ai.block;
+  unsigned aligned = room / block * block;  // whole blocks, then pad length + next header
+  return uint16_t(aligned > 2 ? aligned - 2 : 0);
+}
+
+uint32_t SaTable::add_tunnel(const TunnelParams& p, std::string* err) {
+  const std::string& name = p.name;
   if (tunnels_.size() >= kMaxTunnels) {
     *err = "too many tunnels";
     return 0;
@@ -165,9 +176,13 @@ uint32_t SaTable::add_tunnel(const std::string& name, uint16_t mss_clamp, uint16
   uint32_t id = uint32_t(tunnels_.size());
   t->id = id;
   t->name = name;
-  t->mss_clamp = mss_clamp;
-  t->mtu = mtu;
-  t->remote_ts = std::move(remote_ts);
+  t->mss_clamp = p.mss_clamp;
+  unsigned port_mtu = 1500;
+  for (const auto& port : rt_.ports)
+    for (const auto& a : port.addrs)
+      if (a.addr == p.local) port_mtu = port.mtu;
+  t->mtu = tunnel_mtu(port_mtu, p.local.is_v6(), p.udp_encap, p.algo);
+  t->remote_ts = p.remote_ts;
   if (tunnel_ids_.count(name)) {
     *err = "tunnel " + name + " exists";
     return 0;
@@ -178,7 +193,7 @@ uint32_t SaTable::add_tunnel(const std::string& name, uint16_t mss_clamp, uint16
   return id;
 }
 
-bool SaTable::bind_tunnel(uint32_t tid, uint32_t said, std::string* err) {
+bool SaTable::bind_tunnel(uint32_t tid, uint32_t said, std::string* err, bool send) {
   TunnelRt* t = tunnel(tid);
   SaRt* sa = this->sa(said);
   if (!t || !sa) {
@@ -186,15 +201,18 @@ bool SaTable::bind_tunnel(uint32_t tid, uint32_t said, std::string* err) {
     return false;
   }
   sa->tunnel = tid;
-  if (!sa->inbound) {
+  if (!sa->inbound && send) {
     SaRt* old = t->out.exchange(sa, std::memory_order_acq_rel);
     (void)old;  // the caller deletes the old SA when it is done with it (make-before-break)
   }
   return true;
 }
 
-void SaTable::tick(uint64_t now_ms) {
-  // lifetime events the workers raised: here they are logged; IKE will rekey/delete on them
+void SaTable::tick(uint64_t now_ms, std::vector<DpEvent>& events) {
+  auto event = [&](EventKind k, const SaRt& sa, bool by_time = false) {
+    events.push_back({k, sa.id, sa.spi, sa.inbound, sa.tunnel, by_time});
+  };
+  // lifetime events the workers raised (bytes, packets, sequence space)
   void* ev[32];
   unsigned n;
   while ((n = rte_ring_sc_dequeue_burst(rt_.sa_events, ev, 32, nullptr)) > 0) {
@@ -203,98 +221,99 @@ void SaTable::tick(uint64_t now_ms) {
       uint32_t id = uint32_t(v >> 8);
       auto kind = SaEvent(v & 0xff);
       if (SaRt* sa = this->sa(id))
-        std::printf("espgw: SA %u (SPI 0x%08x) %s lifetime reached\n", id, sa->spi,
-                    kind == SaEvent::kSoftExpired ? "soft" : "hard");
+        event(kind == SaEvent::kSoftExpired ? EventKind::kSaSoftExpired : EventKind::kSaHardExpired,
+              *sa);
     }
-    std::fflush(stdout);
   }
-  bool said = false;
   for (uint32_t id = 1; id < next_sa_; ++id) {
     SaRt* sa = sas_[id];
     if (!sa) continue;
     uint64_t age_s = (now_ms - ctl_[id].created_ms) / 1000;
-    if (ctl_[id].hard_seconds && age_s >= ctl_[id].hard_seconds &&
-        !sa->expired.exchange(1)) {
-      std::printf("espgw: SA %u (SPI 0x%08x) hard lifetime (seconds) reached\n", id, sa->spi);
-      said = true;
-    } else if (ctl_[id].soft_seconds && age_s >= ctl_[id].soft_seconds &&
-               !sa->soft_fired.exchange(1)) {
-      std::printf("espgw: SA %u (SPI 0x%08x) soft lifetime (seconds) reached\n", id, sa->spi);
-      said = true;
-    }
+    if (ctl_[id].hard_seconds && age_s >= ctl_[id].hard_seconds && !sa->expired.exchange(1))
+      event(EventKind::kSaHardExpired, *sa, true);
+    else if (ctl_[id].soft_seconds && age_s >= ctl_[id].soft_seconds &&
+             !sa->soft_fired.exchange(1))
+      event(EventKind::kSaSoftExpired, *sa, true);
   }
-  if (said) std::fflush(stdout);
 }
 
-nlohmann::ordered_json SaTable::sas_json() const {
-  nlohmann::ordered_json a = nlohmann::ordered_json::array();
+SaStats SaTable::stats(uint32_t id) const {
+  SaStats st;
+  const SaRt* sa = this->sa(id);
+  if (!sa) return st;
+  st.exists = true;
+  st.spi = sa->spi;
+  st.inbound = sa->inbound;
+  st.esn = sa->esn;
+  st.expired = sa->expired.load(std::memory_order_relaxed);
+  st.seq = sa->inbound ? sa->replay.top() : sa->seq.load(std::memory_order_acquire);
+  st.seq_limit = sa->seq_limit.load(std::memory_order_relaxed);
+  st.packets = sa->packets.load(std::memory_order_relaxed);
+  st.bytes = sa->bytes.load(std::memory_order_relaxed);
+  return st;
+}
+
+std::vector<SaView> SaTable::view() const {
+  std::vector<SaView> out;
   uint64_t now = monotonic_ms();
   for (uint32_t id = 1; id < next_sa_; ++id) {
     SaRt* sa = sas_[id];
     if (!sa) continue;
-    nlohmann::ordered_json drops = nlohmann::ordered_json::object();
+    SaView v;
+    v.id = id;
     for (size_t i = 0; i < size_t(SaDrop::kCount); ++i)
-      drops[kSaDropNames[i]] = sa->drops[i].load(std::memory_order_relaxed);
-    char spi[16];
-    std::snprintf(spi, sizeof spi, "0x%08x", sa->spi);
+      v.drops[i] = sa->drops[i].load(std::memory_order_relaxed);
     const TunnelRt* t = tunnel(sa->tunnel);
-    uint64_t age = (now - ctl_[id].created_ms) / 1000;
-    a.push_back({{"id", id},
-                 {"tunnel", t ? t->name : ""},
-                 {"direction", sa->inbound ? "in" : "out"},
-                 {"spi", spi},
-                 {"algorithm", std::string(crypto::info(ctl_[id].algo).name)},
-                 {"local", sa->local.str()},
-                 {"remote", sa->remote.str()},
-                 {"encap", sa->udp_encap ? "udp4500" : "esp"},
-                 {"esn", sa->esn},
-                 {"state", sa->expired.load() ? "expired" : "active"},
-                 {"packets", sa->packets.load(std::memory_order_relaxed)},
-                 {"bytes", sa->bytes.load(std::memory_order_relaxed)},
-                 {"seq", sa->inbound ? sa->replay.top() : last_seq(*sa)},
-                 {"replay_window", sa->inbound ? sa->replay.size() : 0},
-                 {"owner_worker", sa->inbound ? int(sa->owner_queue) : -1},
-                 {"age_seconds", age},
-                 {"hard_seconds_left",
-                  ctl_[id].hard_seconds ? int64_t(ctl_[id].hard_seconds) - int64_t(age) : -1},
-                 {"drops", drops}});
-    if (sa->inbound && !sa->remote_ts.empty()) {
-      nlohmann::ordered_json ts = nlohmann::ordered_json::array();
-      for (const auto& p : sa->remote_ts) ts.push_back(p.str());
-      a.back()["remote_ts"] = ts;
-    }
+    v.tunnel = t ? t->name : "";
+    v.inbound = sa->inbound;
+    v.spi = sa->spi;
+    v.algo = ctl_[id].algo;
+    v.local = sa->local;
+    v.remote = sa->remote;
+    v.udp_encap = sa->udp_encap;
+    v.esn = sa->esn;
+    v.expired = sa->expired.load();
+    v.packets = sa->packets.load(std::memory_order_relaxed);
+    v.bytes = sa->bytes.load(std::memory_order_relaxed);
+    v.seq = sa->inbound ? sa->replay.top() : last_seq(*sa);
+    v.replay_window = sa->inbound ? sa->replay.size() : 0;
+    v.owner_worker = sa->inbound ? int(sa->owner_queue) : -1;
+    v.age_seconds = (now - ctl_[id].created_ms) / 1000;
+    v.hard_seconds_left =
+        ctl_[id].hard_seconds ? int64_t(ctl_[id].hard_seconds) - int64_t(v.age_seconds) : -1;
+    if (sa->inbound) v.remote_ts = sa->remote_ts;
+    out.push_back(std::move(v));
   }
-  return a;
+  return out;
 }
 
-nlohmann::ordered_json SaTable::tunnels_json() const {
-  nlohmann::ordered_json a = nlohmann::ordered_json::array();
+std::vector<TunnelView> SaTable::tunnels_view() const {
+  std::vector<TunnelView> out;
   for (size_t i = 1; i < tunnels_.size(); ++i) {
     const TunnelRt* t = tunnels_[i].get();
     if (!t) continue;
-    const SaRt* out = t->out.load();
-    uint64_t in_pk = 0, in_b = 0;
-    char spi_in[16] = "", spi_out[16] = "";
+    const SaRt* o = t->out.load();
+    TunnelView v;
+    v.id = t->id;
+    v.name = t->name;
     for (uint32_t id = 1; id < next_sa_; ++id)
       if (sas_[id] && sas_[id]->tunnel == t->id && sas_[id]->inbound) {
-        in_pk += sas_[id]->packets.load();
-        in_b += sas_[id]->bytes.load();
-        std::snprintf(spi_in, sizeof spi_in, "0x%08x", sas_[id]->spi);
+        v.packets_in += sas_[id]->packets.load();
+        v.bytes_in += sas_[id]->bytes.load();
+        v.spi_in = sas_[id]->spi;
       }
-    if (out) std::snprintf(spi_out, sizeof spi_out, "0x%08x", out->spi);
-    a.push_back({{"name", t->name},
-                 {"state", out && !out->expired.load() ? "up" : "down"},
-                 {"remote", out ? out->remote.str() : ""},
-                 {"spi_in", spi_in},
-                 {"spi_out", spi_out},
-                 {"mtu", t->mtu},
-                 {"mss_clamp", t->mss_clamp},
-                 {"packets_in", in_pk},
-                 {"bytes_in", in_b},
-                 {"packets_out", out ? out->packets.load() : 0},
-                 {"bytes_out", out ? out->bytes.load() : 0}});
+    v.up = o && !o->expired.load();
+    if (o) {
+      v.remote = o->remote;
+      v.spi_out = o->spi;
+      v.packets_out = o->packets.load();
+      v.bytes_out = o->bytes.load();
+    }
+    v.mtu = t->mtu;
+    v.mss_clamp = t->mss_clamp;
+    out.push_back(std::move(v));
   }
-  return a;
+  return out;
 }
 
 }  // namespace espgw::dp

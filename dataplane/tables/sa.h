@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "dataplane/dataplane.h"
 #include "dataplane/net/ip.h"
 #include "crypto/algo.h"
 #include "crypto/sa_crypto.h"
@@ -27,50 +26,8 @@ namespace espgw::dp {
 
 struct Runtime;
 
-// X(name): per-SA drop reasons (also counted per lcore as esp_* drops).
-#define ESPGW_SA_DROPS(X) \
-  X(replay)               \
-  X(bad_icv)              \
-  X(bad_pad)              \
-  X(bad_next_header)      \
-  X(selector_mismatch)    \
-  X(expired)              \
-  X(inner_malformed)      \
-  X(seq_unreserved)
-
-enum class SaDrop : uint8_t {
-#define X(n) n,
-  ESPGW_SA_DROPS(X)
-#undef X
-      kCount
-};
-
-struct SaLimits {
-  uint64_t bytes = 0, packets = 0;  // 0 = unlimited
-};
-
 // Lifetime events for the control thread (an rte_ring of these, packed into a pointer-sized word).
 enum class SaEvent : uint8_t { kSoftExpired = 1, kHardExpired = 2 };
-
-struct SaParams {
-  uint32_t spi = 0;
-  bool inbound = false;
-  crypto::Algo algo = crypto::Algo::kAesGcm128;
-  const uint8_t* key = nullptr;  // keymat_len() bytes, copied into the key schedule
-  size_t key_len = 0;
-  IpAddr local, remote;          // outer addresses (inbound: local is the destination)
-  bool udp_encap = false;
-  uint16_t sport = 4500, dport = 4500;
-  bool esn = false;
-  uint32_t replay_window = 1024;
-  uint64_t seq_start = 0;        // outbound: the first packet gets seq_start + 1
-  uint64_t seq_limit = ~uint64_t(0);  // outbound: highest sequence number usable for now
-  SaLimits soft, hard;
-  uint32_t soft_seconds = 0, hard_seconds = 0;
-  // Inbound: inner sources accepted on this SA (IKE: the negotiated selectors); checked in
-  // addition to the tunnel's remote_ts. Empty = any.
-  std::vector<Prefix> remote_ts;
-};
 
 // The hot runtime record of one SA.
 struct alignas(64) SaRt {
@@ -105,8 +62,6 @@ struct alignas(64) SaRt {
   alignas(64) ReplayWindow replay;
 };
 
-inline constexpr uint32_t kMaxTunnels = 1 << 17;
-inline constexpr uint32_t kMaxSas = 1 << 18;
 
 struct alignas(64) TunnelRt {
   uint32_t id = 0;
@@ -124,23 +79,25 @@ class SaTable {
   ~SaTable();
   bool init(std::string* err);
 
-  // The narrow interface (ARCHITECTURE.md 4). Returns the SA id (>0) or 0 with err.
+  // Behind the facade's add_sa/del_sa/add_tunnel/bind_tunnel. Returns the SA id (>0) or 0 with err.
   uint32_t add_sa(const SaParams& p, std::string* err);
   bool del_sa(uint32_t id);  // unpublishes, waits a grace period, frees (wipes keys)
-  uint32_t add_tunnel(const std::string& name, uint16_t mss_clamp, uint16_t mtu,
-                      std::vector<Prefix> remote_ts, std::string* err);
+  // The inner MTU comes from the port that owns p.local (tunnel_mtu in dataplane.h).
+  uint32_t add_tunnel(const TunnelParams& p, std::string* err);
   // Binds an outbound SA (or an inbound SA, which only records its tunnel) to a tunnel.
-  bool bind_tunnel(uint32_t tunnel, uint32_t sa, std::string* err);
+  bool bind_tunnel(uint32_t tunnel, uint32_t sa, std::string* err, bool send = true);
 
   SaRt* sa(uint32_t id) const { return id < sas_.size() ? sas_[id] : nullptr; }
   TunnelRt* tunnel(uint32_t id) const;
   uint32_t tunnel_by_name(const std::string& name) const;
 
-  // Seconds-based lifetimes and lifetime events from the workers; call about once a second.
-  void tick(uint64_t now_ms);
+  // Lifetime events from the workers and seconds-based lifetimes, appended to events; call
+  // about every 100 ms.
+  void tick(uint64_t now_ms, std::vector<DpEvent>& events);
 
-  nlohmann::ordered_json sas_json() const;
-  nlohmann::ordered_json tunnels_json() const;
+  SaStats stats(uint32_t id) const;
+  std::vector<SaView> view() const;
+  std::vector<TunnelView> tunnels_view() const;
 
  private:
   struct SaCtl {  // cold control record

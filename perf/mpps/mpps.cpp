@@ -25,21 +25,22 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "control/model/config.h"
 #include "crypto/algo.h"
 #include "crypto/ipsecmb_engine.h"
 #include "crypto/sa_crypto.h"
 #include "dataplane/counters.h"
 #include "dataplane/proto/esp.h"
-#include "dataplane/gateway.h"
+#include "dataplane/dataplane.h"
 #include "dataplane/proto/pkt.h"
 #include "perf/mpps/ceiling.h"
 
@@ -114,12 +115,6 @@ std::vector<uint8_t> keymat(uint32_t tunnel, bool inbound, crypto::Algo a) {
 }
 
 std::string ip4(uint32_t a) { return IpAddr::v4(a).str(); }
-
-std::string mac_str(const rte_ether_addr& m) {
-  char b[RTE_ETHER_ADDR_FMT_SIZE];
-  rte_ether_format_addr(b, sizeof b, &m);
-  return b;
-}
 
 // An inner IPv4/UDP frame of `size` bytes (with FCS) at f.
 void build_inner(uint8_t* f, uint32_t size, const rte_ether_addr& dmac, const rte_ether_addr& smac,
@@ -438,12 +433,13 @@ struct Snap {
   std::vector<uint64_t> drops, events;
 };
 
-Snap snap(dp::Runtime& rt) {
+Snap snap(const dp::Dataplane& d) {
   Snap s;
   for (clockid_t c : g_worker_clocks) s.wcpu.push_back(cpu_ns(c));
   s.tsc = rte_rdtsc();
-  for (unsigned lc : rt.worker_lcores) {
-    const auto& c = rt.counters->lcore[lc];
+  const dp::CounterSet& cs = d.counters();
+  for (unsigned lc : d.worker_lcores()) {
+    const auto& c = cs.lcore[lc];
     s.wbusy.push_back(dp::peek(c.busy_cycles));
     s.wrx.push_back(dp::peek(c.rx_total));
     s.busy += s.wbusy.back();
@@ -452,9 +448,9 @@ Snap snap(dp::Runtime& rt) {
     s.busy_polls += dp::peek(c.busy_polls);
   }
   for (size_t d = 0; d < size_t(dp::Drop::kCount); ++d)
-    s.drops.push_back(rt.counters->total_drop(dp::Drop(d)));
+    s.drops.push_back(cs.total_drop(dp::Drop(d)));
   for (size_t e = 0; e < size_t(dp::Event::kCount); ++e)
-    s.events.push_back(rt.counters->total_event(dp::Event(e)));
+    s.events.push_back(cs.total_event(dp::Event(e)));
   return s;
 }
 
@@ -481,65 +477,63 @@ double median(std::vector<double> v) {
 
 // ---- configuration ----------------------------------------------------------------------------
 
-model::Config make_config(const Options& o, uint32_t routes_eff, const std::string& lan_dev,
-                          const std::string& wan_dev, unsigned n_workers) {
-  model::Config cfg;
-  cfg.gateway.name = "perf";
-  auto& in = cfg.instance;
-  in.exception_iface.clear();  // no exception TAP
-  in.control_socket = "/tmp/espgw-perf-" + std::to_string(getpid()) + ".sock";
-  in.file_prefix = "espgw-perf";
-  // sequence reservations of this run only (removed at exit)
-  in.state_dir = "/tmp/espgw-perf-" + std::to_string(getpid()) + ".state";
-  in.dataplane.workers = n_workers;
-  in.dataplane.mbufs = 8192;  // the gateway's own pool (ICMP, fragments): unused here
-  in.dataplane.burst = kBurst;
-  in.dataplane.max_routes_v4 = kMaxRoutes + 64;
-  model::Port lan, wan;
-  lan.name = "lan";
-  lan.device = lan_dev;
-  lan.addresses = {IfAddr{IpAddr::v4(kLanAddr), 24}};
-  lan.mtu = 1500;
-  wan.name = "wan";
-  wan.device = wan_dev;
-  wan.addresses = {IfAddr{IpAddr::v4(kWanAddr), 24}};
-  wan.mtu = 1600;  // room for ESP around 1500-byte inner packets (IMIX 1518)
-  in.ports = {lan, wan};
-  model::Route peers;
-  peers.prefix = Prefix{IpAddr::v4(kPeerBase), 10};
-  peers.via = IpAddr::v4(kWanPeer);
-  in.routes.push_back(peers);
-  const bool tunnels = o.wl != Workload::kFwd;
-  if (tunnels) {
-    in.tunnels.reserve(o.tunnels);
+// The data plane as espgw would configure it for this workload: two ports, a /10 of tunnel
+// peers via the WAN neighbour, one tunnel per peer (static SAs) and routes_eff /24 routes.
+dp::Config make_config(const std::string& lan_dev, const std::string& wan_dev) {
+  dp::Config c;
+  c.configure_kernel = false;  // no exception TAP
+  c.mbufs = 8192;  // the gateway's own pool (ICMP, fragments): unused here
+  c.burst = kBurst;
+  c.max_routes_v4 = kMaxRoutes + 64;
+  c.ports.push_back({"lan", lan_dev, 1500, {IfAddr{IpAddr::v4(kLanAddr), 24}}});
+  // room for ESP around 1500-byte inner packets (IMIX 1518)
+  c.ports.push_back({"wan", wan_dev, 1600, {IfAddr{IpAddr::v4(kWanAddr), 24}}});
+  return c;
+}
+
+bool install(dp::Dataplane& d, const Options& o, uint32_t routes_eff, std::string* err) {
+  dp::NhSpec wan_peer, lan_peer;
+  if (!d.resolve_via(IpAddr::v4(kWanPeer), "", wan_peer, err) ||
+      !d.resolve_via(IpAddr::v4(kLanPeer), "", lan_peer, err) ||
+      !d.route_add(Prefix{IpAddr::v4(kPeerBase), 10}, dp::RouteSource::kStatic, wan_peer, err))
+    return false;
+  std::vector<uint32_t> tunnel_ids;
+  if (o.wl != Workload::kFwd) {
     for (uint32_t i = 0; i < o.tunnels; ++i) {
-      model::StaticTunnel t;
-      t.name = "t" + std::to_string(i);
-      t.local = IpAddr::v4(kWanAddr);
-      t.remote = IpAddr::v4(kPeerBase + i + 1);
-      t.anti_replay = false;  // the decrypt workload replays a fixed set of packets
-      t.tcp_mss_clamp = 0;
-      t.outbound.spi = kOutSpiBase + i;
-      t.outbound.algo = o.algo;
+      dp::SaParams out;
+      out.spi = kOutSpiBase + i;
+      out.algo = o.algo;
       auto ko = keymat(i, false, o.algo);
-      t.outbound.key = Secret(ko.data(), ko.size());
-      t.inbound.spi = kInSpiBase + i;
-      t.inbound.algo = o.algo;
+      out.key = ko.data();
+      out.key_len = ko.size();
+      out.local = IpAddr::v4(kWanAddr);
+      out.remote = IpAddr::v4(kPeerBase + i + 1);
+      dp::SaParams in = out;
+      in.inbound = true;
+      in.spi = kInSpiBase + i;
       auto ki = keymat(i, true, o.algo);
-      t.inbound.key = Secret(ki.data(), ki.size());
-      in.tunnels.push_back(std::move(t));
+      in.key = ki.data();
+      in.key_len = ki.size();
+      in.replay_window = 0;  // the decrypt workload replays a fixed set of packets
+      const uint32_t out_id = d.add_sa(out, err);
+      const uint32_t in_id = out_id ? d.add_sa(in, err) : 0;
+      dp::TunnelParams tp;
+      tp.name = "t" + std::to_string(i);
+      tp.local = out.local;
+      tp.algo = o.algo;
+      const uint32_t t = in_id ? d.add_tunnel(tp, err) : 0;
+      if (!t || !d.bind_tunnel(t, out_id, err) || !d.bind_tunnel(t, in_id, err)) return false;
+      tunnel_ids.push_back(t);
     }
   }
-  in.routes.reserve(routes_eff + 1);
   for (uint32_t j = 0; j < routes_eff; ++j) {
-    model::Route r;
-    r.prefix = Prefix{IpAddr::v4(kRouteBase + (j << 8)), 24};
-    if (o.wl == Workload::kEnc) r.tunnel = "t" + std::to_string(j % o.tunnels);
-    else if (o.wl == Workload::kFwd) r.via = IpAddr::v4(kWanPeer);
-    else r.via = IpAddr::v4(kLanPeer);
-    in.routes.push_back(std::move(r));
+    dp::NhSpec nh = o.wl == Workload::kFwd ? wan_peer : lan_peer;
+    if (o.wl == Workload::kEnc) nh = {dp::NhKind::kTunnel, 0, {}, tunnel_ids[j % o.tunnels]};
+    if (!d.route_add(Prefix{IpAddr::v4(kRouteBase + (j << 8)), 24}, dp::RouteSource::kStatic, nh,
+                     err))
+      return false;
   }
-  return cfg;
+  return d.route_commit(err);
 }
 
 // ---- main -------------------------------------------------------------------------------------
@@ -689,22 +683,13 @@ int run(const Options& o) {
 
   uint64_t t_setup = rte_rdtsc();
   const uint64_t hz = rte_get_tsc_hz();
-  model::Config cfg = make_config(o, routes_eff, lan_dev, wan_dev, nw);
-  struct StateDirCleanup {
-    std::string dir;
-    ~StateDirCleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } state_cleanup{cfg.instance.state_dir};
   std::vector<Json> results;
   {
-    dp::Gateway gw;
-    if (!gw.init(cfg, false, &err)) {
-      std::fprintf(stderr, "mpps: gateway init: %s\n", err.c_str());
+    std::unique_ptr<dp::Dataplane> gw = dp::Dataplane::create(make_config(lan_dev, wan_dev), &err);
+    if (!gw) {
+      std::fprintf(stderr, "mpps: data plane: %s\n", err.c_str());
       return 1;
     }
-    dp::Runtime& rt = gw.runtime();
     Traffic tr;
     tr.wl = o.wl;
     tr.algo = o.algo;
@@ -716,15 +701,17 @@ int run(const Options& o) {
     const bool in_lan = o.wl != Workload::kDec;
     tr.in = in_lan ? &lan_io : &wan_io;
     tr.out = in_lan ? &wan_io : &lan_io;
-    const dp::PortRt& lan = rt.ports[0];
-    const dp::PortRt& wan = rt.ports[1];
+    const std::vector<dp::PortView> ports = gw->ports();
+    rte_ether_addr lan_mac, wan_mac;
+    std::memcpy(lan_mac.addr_bytes, ports[0].mac.data(), 6);
+    std::memcpy(wan_mac.addr_bytes, ports[1].mac.data(), 6);
     rte_ether_addr tg_lan_mac{{0x02, 0, 0, 0, 0, 0x02}}, tg_wan_mac{{0x02, 0, 0, 0, 1, 0x02}};
     if (o.nic) {
       rte_eth_macaddr_get(lan_io.eth, &tg_lan_mac);
       rte_eth_macaddr_get(wan_io.eth, &tg_wan_mac);
     }
-    tr.gw_in_mac = in_lan ? lan.mac : wan.mac;
-    tr.gw_out_mac = in_lan ? wan.mac : lan.mac;
+    tr.gw_in_mac = in_lan ? lan_mac : wan_mac;
+    tr.gw_out_mac = in_lan ? wan_mac : lan_mac;
     tr.tg_in_mac = in_lan ? tg_lan_mac : tg_wan_mac;
     tr.tg_out_mac = in_lan ? tg_wan_mac : tg_lan_mac;
 
@@ -732,19 +719,20 @@ int run(const Options& o) {
     for (unsigned w = 0; w < nw; ++w)
       rte_eal_remote_launch(capture_clock, &g_worker_clocks[w], workers[w]);
     rte_eal_mp_wait_lcore();
-    if (!gw.start(&err)) {
+    if (!gw->start(&err) || !install(*gw, o, routes_eff, &err)) {
       std::fprintf(stderr, "mpps: gateway start: %s\n", err.c_str());
       return 1;
     }
-    for (const auto& cmd :
-         {api::Args{"neighbor", "add", ip4(kLanPeer), "lladdr", mac_str(tg_lan_mac), "dev", "lan"},
-          api::Args{"neighbor", "add", ip4(kWanPeer), "lladdr", mac_str(tg_wan_mac), "dev", "wan"}}) {
-      api::Json r = gw.control().command(cmd);
-      if (r.contains("ok") && r["ok"] == false) {
-        std::fprintf(stderr, "mpps: %s\n", r.dump().c_str());
+    for (auto [port, ip, mac] : {std::tuple{"lan", kLanPeer, tg_lan_mac},
+                                 std::tuple{"wan", kWanPeer, tg_wan_mac}}) {
+      std::array<uint8_t, 6> m;
+      std::memcpy(m.data(), mac.addr_bytes, 6);
+      if (!gw->add_neighbor(*gw->port_index(port), IpAddr::v4(ip), m, &err)) {
+        std::fprintf(stderr, "mpps: neighbor %s: %s\n", ip4(ip).c_str(), err.c_str());
         return 1;
       }
     }
+    gw->enable_forwarding();
     const double setup_s = double(rte_rdtsc() - t_setup) / double(hz);
     std::fprintf(stderr, "mpps: %s %s tunnels=%u routes=%u: gateway up in %.1f s\n",
                  wl_name(o.wl), crypto_wl ? std::string(crypto::info(o.algo).name).c_str() : "-",
@@ -757,7 +745,7 @@ int run(const Options& o) {
         break;
       }
       const uint64_t sent0 = tr.sent, ok0 = tr.ok, bad0 = tr.bad;
-      const Snap all0 = snap(rt);
+      const Snap all0 = snap(*gw);
       auto pump_until = [&](uint64_t end, auto&& on_window) {
         uint64_t next_win = rte_rdtsc() + uint64_t(kWindowSec * double(hz));
         while (true) {
@@ -773,16 +761,16 @@ int run(const Options& o) {
       };
       pump_until(rte_rdtsc() + uint64_t(o.warmup * double(hz)), [] {});
       const uint64_t m_ok0 = tr.ok;
-      const Snap s0 = snap(rt);
+      const Snap s0 = snap(*gw);
       Snap prev = s0;
       std::vector<double> win_mpps;
       pump_until(s0.tsc + uint64_t(o.seconds * double(hz)), [&] {
-        Snap s = snap(rt);
+        Snap s = snap(*gw);
         double b = busy_seconds(prev, s, hz);
         if (b > 0 && s.rx > prev.rx) win_mpps.push_back(double(s.rx - prev.rx) / b / 1e6);
         prev = s;
       });
-      const Snap s1 = snap(rt);
+      const Snap s1 = snap(*gw);
       const uint64_t m_ok = tr.ok - m_ok0;
       // drain: stop generating, collect until nothing moved for 20 ms
       if (tr.n_pending) {
@@ -792,7 +780,7 @@ int run(const Options& o) {
       uint64_t quiet_since = rte_rdtsc();
       while (rte_rdtsc() - quiet_since < hz / 50)
         if (tr.sink()) quiet_since = rte_rdtsc();
-      const Snap all1 = snap(rt);
+      const Snap all1 = snap(*gw);
 
       const double wall = double(s1.tsc - s0.tsc) / double(hz);
       double on_cpu = 1;
@@ -865,7 +853,7 @@ int run(const Options& o) {
                    o.sizes[si].c_str(), worker_mpps, double(hz) / (worker_mpps * 1e6 + 1),
                    double(m_ok) / wall / 1e6, (unsigned long)bad, (unsigned long)drop_total);
     }
-    gw.shutdown();
+    gw->shutdown();
   }
 
   if (crypto_wl)

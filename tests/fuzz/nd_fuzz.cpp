@@ -23,6 +23,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <deque>
 #include <memory>
 #include <string>

@@ -1,6 +1,6 @@
 // libFuzzer target for the worker's stages on whole bursts: classify, forward (IPv4/IPv6, TTL,
 // ICMP errors, fragmentation), ESP out and ESP in on every algorithm, with and without ESN, raw
-// and in UDP 4500. A real Gateway runs on two lcores of an EAL (--no-huge) with net_ring ports;
+// and in UDP 4500. The real data plane (dp::Dataplane) runs on two lcores of an EAL (--no-huge) with net_ring ports;
 // the fuzzer thread plays both neighbours.
 //
 // Input: records {flags, len_hi, len_lo, bytes[len]}. flags bit 0: 0 = an IP packet from the
@@ -8,7 +8,8 @@
 // group is one burst. After the worker has taken a burst, every ESP packet it sent to the WAN
 // is turned around (outer addresses swapped, to the gateway's WAN MAC) and fed back in, so the
 // inbound path sees ESP with valid ICVs: each tunnel's inbound SA has its outbound SA's SPI and
-// key (a loopback only a harness may build: the config loader refuses equal keys). flags bit 1
+// key (a loopback only a harness may build: the config loader refuses equal keys). It is a
+// white-box test: it reads the data plane's rings and pools (dataplane/runtime.h). flags bit 1
 // corrupts one byte (position from the next input byte) of the turned-around packets, bit 2
 // drops them instead.
 //
@@ -24,18 +25,21 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "control/model/config.h"
-#include "dataplane/gateway.h"
+#include "dataplane/dataplane.h"
 #include "dataplane/proto/pkt.h"
+#include "dataplane/runtime.h"
 
 using namespace espgw;
 
@@ -51,8 +55,7 @@ struct Port {
 };
 
 struct Harness {
-  model::Config cfg;
-  dp::Gateway* gw = nullptr;
+  dp::Dataplane* gw = nullptr;
   Port lan, wan;
   rte_mempool* pool = nullptr;  // the harness's own frames
   unsigned base_gw = 0, base_indirect = 0, base_pool = 0;
@@ -74,21 +77,37 @@ bool ring_port(const char* name, Port& p) {
                             unsigned(p.tx.size()), 0) >= 0;
 }
 
-model::StaticTunnel tunnel(unsigned i, crypto::Algo algo, bool esn, bool udp) {
-  model::StaticTunnel t;
-  t.name = "t" + std::to_string(i);
-  t.local = IpAddr::v4(0xc6336401);  // 198.51.100.1
-  t.remote = IpAddr::v4(0xc6336402);
-  t.esn = esn;
-  t.udp_encap = udp;
-  t.replay_window = 128;
-  t.outbound.spi = 0x1000 + i;
-  t.outbound.algo = algo;
+// Tunnel i: an outbound SA and an inbound SA with the same SPI and key (a loopback: our own ESP
+// comes back to the inbound SA), routes 10.100+i.0.0/16 and fd00:100:i::/48 into it.
+bool add_tunnel(dp::Dataplane& d, unsigned i, crypto::Algo algo, bool esn, bool udp,
+                std::string* err) {
   std::vector<uint8_t> k(crypto::info(algo).keymat_len());
   for (size_t b = 0; b < k.size(); ++b) k[b] = uint8_t(i * 37 + b * 11 + 1);
-  t.outbound.key = Secret(k.data(), k.size());
-  t.inbound = t.outbound;  // loopback: our own ESP comes back to the inbound SA
-  return t;
+  dp::SaParams sa;
+  sa.spi = 0x1000 + i;
+  sa.algo = algo;
+  sa.key = k.data();
+  sa.key_len = k.size();
+  sa.local = IpAddr::v4(0xc6336401);  // 198.51.100.1
+  sa.remote = IpAddr::v4(0xc6336402);
+  sa.udp_encap = udp;
+  sa.esn = esn;
+  sa.replay_window = 128;
+  uint32_t out = d.add_sa(sa, err);
+  sa.inbound = true;
+  uint32_t in = out ? d.add_sa(sa, err) : 0;
+  dp::TunnelParams tp;
+  tp.name = "t" + std::to_string(i);
+  tp.local = sa.local;
+  tp.algo = algo;
+  tp.udp_encap = udp;
+  uint32_t t = in ? d.add_tunnel(tp, err) : 0;
+  if (!t || !d.bind_tunnel(t, out, err) || !d.bind_tunnel(t, in, err)) return false;
+  dp::NhSpec nh{dp::NhKind::kTunnel, 0, {}, t};
+  return d.route_add(Prefix{IpAddr::v4(0x0a640000 + (i << 16)), 16}, dp::RouteSource::kStatic, nh,
+                     err) &&
+         d.route_add(*Prefix::parse("fd00:100:" + std::to_string(i) + "::/48"),
+                     dp::RouteSource::kStatic, nh, err);
 }
 
 Harness* setup() {
@@ -102,66 +121,52 @@ Harness* setup() {
   h.pool = rte_pktmbuf_pool_create("wf_gen", 4095, 0, 0, RTE_PKTMBUF_HEADROOM + 2048, 0);
   if (!h.pool) return &h;
 
-  model::Config& c = h.cfg;
-  c.gateway.name = "wfuzz";
-  auto& in = c.instance;
-  in.exception_iface.clear();
-  in.control_socket = "/tmp/" + prefix + ".sock";
-  in.file_prefix = prefix;
-  in.state_dir = "/tmp/" + prefix + ".state";
-  in.dataplane.workers = 1;
-  in.dataplane.mbufs = 4096;
-  in.dataplane.max_routes_v4 = 1024;
-  in.dataplane.max_routes_v6 = 1024;
-  model::Port lan, wan;
-  lan.name = "lan";
-  lan.device = "net_ring_wf_lan";
-  lan.addresses = {IfAddr{IpAddr::v4(0x0a010001), 24}, IfAddr{*IpAddr::parse("fd00:a::1"), 64}};
-  wan.name = "wan";
-  wan.device = "net_ring_wf_wan";
-  wan.mtu = 1400;  // small enough that the fuzzer reaches fragmentation and "too big"
-  wan.addresses = {IfAddr{IpAddr::v4(0xc6336401), 24}};
-  in.ports = {lan, wan};
+  dp::Config c;
+  c.configure_kernel = false;
+  c.mbufs = 4096;
+  c.max_routes_v4 = 1024;
+  c.max_routes_v6 = 1024;
+  c.ports.push_back({"lan", "net_ring_wf_lan", 1500,
+                     {IfAddr{IpAddr::v4(0x0a010001), 24}, IfAddr{*IpAddr::parse("fd00:a::1"), 64}}});
+  // small enough that the fuzzer reaches fragmentation and "too big"
+  c.ports.push_back({"wan", "net_ring_wf_wan", 1400, {IfAddr{IpAddr::v4(0xc6336401), 24}}});
+  std::string err;
+  static std::unique_ptr<dp::Dataplane> gw = dp::Dataplane::create(c, &err);
+  if (!gw || !gw->start(&err)) {
+    std::fprintf(stderr, "worker_fuzz: %s\n", err.c_str());
+    return &h;
+  }
   const crypto::Algo algos[] = {crypto::Algo::kAesGcm128, crypto::Algo::kAesGcm256,
                                 crypto::Algo::kChacha20Poly1305, crypto::Algo::kAesCbc128Sha256,
                                 crypto::Algo::kAesGmac128};
   unsigned i = 0;
   for (crypto::Algo a : algos)
     for (bool esn : {false, true}) {
-      in.tunnels.push_back(tunnel(i, a, esn, i % 3 == 0));
-      model::Route r4;  // 10.100+i.0.0/16 and fd00:100:i::/48 into tunnel i
-      r4.prefix = Prefix{IpAddr::v4(0x0a640000 + (i << 16)), 16};
-      r4.tunnel = in.tunnels.back().name;
-      model::Route r6;
-      r6.prefix = *Prefix::parse("fd00:100:" + std::to_string(i) + "::/48");
-      r6.tunnel = r4.tunnel;
-      in.routes.push_back(r4);
-      in.routes.push_back(r6);
+      if (!add_tunnel(*gw, i, a, esn, i % 3 == 0, &err)) {
+        std::fprintf(stderr, "worker_fuzz: tunnel %u: %s\n", i, err.c_str());
+        return &h;
+      }
       ++i;
     }
-  model::Route other;  // forwarded without a tunnel, to a next hop that resolves
-  other.prefix = Prefix{IpAddr::v4(0x0a090000), 16};
-  other.via = IpAddr::v4(0xc6336403);
-  in.routes.push_back(other);
-
-  static dp::Gateway gw;
-  std::string err;
-  if (!gw.init(c, false, &err) || !gw.start(&err)) {
-    std::fprintf(stderr, "worker_fuzz: %s\n", err.c_str());
+  dp::NhSpec via;  // forwarded without a tunnel, to a next hop that resolves
+  if (!gw->resolve_via(IpAddr::v4(0xc6336403), "", via, &err) ||
+      !gw->route_add(Prefix{IpAddr::v4(0x0a090000), 16}, dp::RouteSource::kStatic, via, &err) ||
+      !gw->route_commit(&err)) {
+    std::fprintf(stderr, "worker_fuzz: routes: %s\n", err.c_str());
     return &h;
   }
-  for (const auto& cmd :
-       {api::Args{"neighbor", "add", "10.1.0.10", "lladdr", "02:00:00:00:00:0a", "dev", "lan"},
-        api::Args{"neighbor", "add", "198.51.100.2", "lladdr", "02:00:00:00:01:0a", "dev", "wan"},
-        api::Args{"neighbor", "add", "198.51.100.3", "lladdr", "02:00:00:00:01:0b", "dev",
-                  "wan"}}) {
-    api::Json r = gw.control().command(cmd);
-    if (r.contains("ok") && r["ok"] == false) return &h;
+  const uint16_t lan = *gw->port_index("lan"), wan = *gw->port_index("wan");
+  for (auto [port, ip, mac] : {std::tuple{lan, "10.1.0.10", "02:00:00:00:00:0a"},
+                               std::tuple{wan, "198.51.100.2", "02:00:00:00:01:0a"},
+                               std::tuple{wan, "198.51.100.3", "02:00:00:00:01:0b"}}) {
+    std::array<uint8_t, 6> m;
+    if (!dp::parse_mac(mac, m) || !gw->add_neighbor(port, *IpAddr::parse(ip), m, &err)) return &h;
   }
-  h.gw = &gw;
+  gw->enable_forwarding();
+  h.gw = gw.get();
   if (std::getenv("ESPGW_FUZZ_STATS"))  // what the inputs reached (ESPGW_FUZZ_STATS=1)
     std::atexit([] {
-      const auto& c = *h.gw->runtime().counters;
+      const auto& c = h.gw->counters();
       for (auto e : {dp::Event::forwarded, dp::Event::esp_encrypted, dp::Event::esp_decrypted})
         std::fprintf(stderr, "worker_fuzz: %s %llu\n",
                      std::string(dp::kEventNames[size_t(e)]).c_str(),
@@ -171,9 +176,9 @@ Harness* setup() {
           std::fprintf(stderr, "worker_fuzz: drop %s %llu\n",
                        std::string(dp::kDropNames[d]).c_str(), (unsigned long long)n);
     });
-  const dp::Runtime& rt = gw.runtime();
-  rte_eth_macaddr_get(rt.ports[0].eth_id, &h.lan.gw_mac);
-  rte_eth_macaddr_get(rt.ports[1].eth_id, &h.wan.gw_mac);
+  const auto ports = gw->ports();
+  std::memcpy(h.lan.gw_mac.addr_bytes, ports[lan].mac.data(), 6);
+  std::memcpy(h.wan.gw_mac.addr_bytes, ports[wan].mac.data(), 6);
   h.ok = true;
   return &h;
 }
@@ -200,7 +205,7 @@ rte_mbuf* frame(Harness& h, const uint8_t* eth_dst, const uint8_t* src, const ui
 
 // Waits until the worker has taken everything from the rx rings and finished that poll.
 void settle(Harness& h) {
-  const dp::Runtime& rt = h.gw->runtime();
+  const dp::Runtime& rt = dp::runtime_of(*h.gw);
   const unsigned lc = rt.worker_lcores[0];
   for (int spin = 0; spin < 2000000; ++spin) {
     bool empty = true;
@@ -218,7 +223,7 @@ void settle(Harness& h) {
 
 // Everything the control thread would get (ARP, ND, held packets) and SA events: freed.
 void drain_control(Harness& h) {
-  dp::Runtime& rt = h.gw->runtime();
+  dp::Runtime& rt = dp::runtime_of(*h.gw);
   void* objs[64];
   unsigned n;
   while ((n = rte_ring_dequeue_burst(rt.to_control, objs, 64, nullptr)) > 0)
@@ -250,7 +255,7 @@ void collect(Port& p, std::vector<rte_mbuf*>* esp) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Harness* h = setup();
   if (!h->ok) std::abort();  // the harness itself must come up
-  dp::Runtime& rt = h->gw->runtime();
+  dp::Runtime& rt = dp::runtime_of(*h->gw);
   if (!h->base_pool) {
     h->base_gw = rte_mempool_avail_count(rt.pool);
     h->base_indirect = rte_mempool_avail_count(rt.indirect_pool);

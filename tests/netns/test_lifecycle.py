@@ -10,7 +10,7 @@ import tempfile
 import topo
 from conftest import ping
 
-ESPGW = os.path.join(topo.build_dir(), "dataplane/espgw")
+ESPGW = os.path.join(topo.build_dir(), "control/agent/espgw")
 
 
 def run_espgw_in_fresh_ns(config_text, name="tlc-bad"):
