@@ -1,1083 +1,964 @@
 #include "dataplane/path/worker.h"
 
-#include <rte_cycles.h>
-#include <rte_ethdev.h>
-#include <rte_fib.h>
-#include <rte_fib6.h>
-#include <rte_hash.h>
-#include <rte_ip_frag.h>
-#include <rte_lcore.h>
-#include <rte_mbuf.h>
-#include <rte_prefetch.h>
-#include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
-
-#include <cstdio>
-
-#include "crypto/ipsecmb_engine.h"
-#include "dataplane/proto/esp.h"
-#include "dataplane/tables/fib.h"
-#include "dataplane/proto/icmp.h"
-#include "dataplane/proto/pkt.h"
-#include "dataplane/tables/sa.h"
+#include "dataplane/path/stages.h"
 
 namespace espgw::dp {
 namespace {
 
-constexpr unsigned kMaxBurst = 256;
-constexpr unsigned kTxBuf = 64;
-constexpr unsigned kIdlePollsBeforeSleep = 256;
-constexpr unsigned kMaxFrags = 8;
+inline Worker::Worker(Runtime* rt, unsigned index)
+    : rt_(rt), q_(uint16_t(index)), lcore_(rte_lcore_id()), c_(rt->counters->lcore[lcore_]) {
+  tsc_hz_ = rte_get_tsc_hz();
+  icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
+  for (auto& b : ctl_bucket_) b = {rt->control_rate_per_sec / 10 + 1, rte_rdtsc()};
+  icmp_last_ = rte_rdtsc();
+  for (auto& t : tx_) t.n = 0;
+  engine_ = crypto::Engine::create();
+  for (uint16_t pi = 0; pi < rt->ports.size(); ++pi)
+    for (uint16_t q = 0; q < rt->ports[pi].nb_rxq; ++q)
+      if (q % rt->n_workers == index && n_polls_ < kMaxPolls) polls_[n_polls_++] = {pi, q};
+}
 
-constexpr unsigned kMaxPolls = 64;
-
-struct PollItem {
-  uint16_t port;   // index into Runtime::ports
-  uint16_t queue;  // rx queue id
-};
-
-struct TxBuf {
-  rte_mbuf* m[kTxBuf];
-  uint16_t n;
-};
-
-// Packets classified for routing, by family, with the port they came in on: one bulk FIB
-// lookup per family, then each is forwarded.
-struct RouteBatch {
-  rte_mbuf* m4[kMaxBurst];
-  rte_mbuf* m6[kMaxBurst];
-  Parsed p4[kMaxBurst], p6[kMaxBurst];
-  uint16_t in4[kMaxBurst], in6[kMaxBurst];
-  unsigned n4 = 0, n6 = 0;
-
-  // Filled in place on the hot paths: slot() is the next entry of a family, commit() takes it.
-  // (Building a Parsed elsewhere and copying it in reloads freshly made narrow stores with wide
-  // loads, which store forwarding cannot serve: a stall per packet, seen in the profile.)
-  Parsed& slot(bool v6) {
-    Parsed& p = v6 ? p6[n6] : p4[n4];
-    p = Parsed{};
-    return p;
+inline void Worker::run() {
+  if (!engine_) {
+    std::fprintf(stderr, "espgw: worker %u: cannot set up the crypto engine; stopping\n", q_);
+    rt_->running.store(false);
+    return;
   }
-  void commit(rte_mbuf* m, bool v6, uint16_t in_pi) {
-    if (v6) {
-      in6[n6] = in_pi;
-      m6[n6++] = m;
-    } else {
-      in4[n4] = in_pi;
-      m4[n4++] = m;
+  // Not yet an RCU reader: the control thread's grace periods while it installs the
+  // configuration do not wait for workers that read nothing.
+  while (!rt_->forwarding.load(std::memory_order_acquire) &&
+         rt_->running.load(std::memory_order_relaxed))
+    rte_delay_us_sleep(100);
+  rte_rcu_qsbr_thread_register(rt_->qsbr, lcore_);
+  rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
+  rte_mbuf* pkts[kMaxBurst];
+  const unsigned burst = std::min(rt_->burst, kMaxBurst);
+  unsigned idle = 0;
+  while (rt_->running.load(std::memory_order_relaxed)) {
+    rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
+    unsigned got = 0;
+    const uint64_t t0 = rte_rdtsc();
+    if (rte_ring* h = rt_->handoff[q_]) {  // inbound ESP whose SA this worker owns
+      unsigned n = rte_ring_sc_dequeue_burst(h, reinterpret_cast<void**>(pkts), burst, nullptr);
+      for (unsigned i = 0; i < n; ++i) process(hold_meta(pkts[i])->port, &pkts[i], 1, false);
+      got += n;
     }
-  }
-
-  void add(rte_mbuf* m, const Parsed& p, uint16_t in_pi) {
-    if (p.l3 == L3::kIpv4) {
-      p4[n4] = p;
-      in4[n4] = in_pi;
-      m4[n4++] = m;
-    } else {
-      p6[n6] = p;
-      in6[n6] = in_pi;
-      m6[n6++] = m;
-    }
-  }
-};
-
-class Worker {
- public:
-  Worker(Runtime* rt, unsigned index)
-      : rt_(rt), q_(uint16_t(index)), lcore_(rte_lcore_id()), c_(rt->counters->lcore[lcore_]) {
-    tsc_hz_ = rte_get_tsc_hz();
-    icmp_tokens_ = rt->icmp_rate_per_sec / 10 + 1;
-    for (auto& b : ctl_bucket_) b = {rt->control_rate_per_sec / 10 + 1, rte_rdtsc()};
-    icmp_last_ = rte_rdtsc();
-    for (auto& t : tx_) t.n = 0;
-    engine_ = crypto::Engine::create();
-    for (uint16_t pi = 0; pi < rt->ports.size(); ++pi)
-      for (uint16_t q = 0; q < rt->ports[pi].nb_rxq; ++q)
-        if (q % rt->n_workers == index && n_polls_ < kMaxPolls) polls_[n_polls_++] = {pi, q};
-  }
-
-  void run() {
-    if (!engine_) {
-      std::fprintf(stderr, "espgw: worker %u: cannot set up the crypto engine; stopping\n", q_);
-      rt_->running.store(false);
-      return;
-    }
-    // Not yet an RCU reader: the control thread's grace periods while it installs the
-    // configuration do not wait for workers that read nothing.
-    while (!rt_->forwarding.load(std::memory_order_acquire) &&
-           rt_->running.load(std::memory_order_relaxed))
-      rte_delay_us_sleep(100);
-    rte_rcu_qsbr_thread_register(rt_->qsbr, lcore_);
-    rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
-    rte_mbuf* pkts[kMaxBurst];
-    const unsigned burst = std::min(rt_->burst, kMaxBurst);
-    unsigned idle = 0;
-    while (rt_->running.load(std::memory_order_relaxed)) {
-      rte_rcu_qsbr_quiescent(rt_->qsbr, lcore_);
-      unsigned got = 0;
-      const uint64_t t0 = rte_rdtsc();
-      if (rte_ring* h = rt_->handoff[q_]) {  // inbound ESP whose SA this worker owns
-        unsigned n = rte_ring_sc_dequeue_burst(h, reinterpret_cast<void**>(pkts), burst, nullptr);
-        for (unsigned i = 0; i < n; ++i) process(hold_meta(pkts[i])->port, &pkts[i], 1, false);
-        got += n;
-      }
-      for (unsigned i = 0; i < n_polls_; ++i) {
-        const uint16_t pi = polls_[i].port;
-        uint16_t n =
-            rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
-        if (n == 0) continue;
-        got += n;
-        process(pi, pkts, n, true);
-      }
-      flush_all();
-      bump(c_.polls);
-      if (got) {
-        bump(c_.busy_polls);
-        bump(c_.busy_cycles, rte_rdtsc() - t0);
-        bump(c_.rx_total, got);
-        idle = 0;
-      } else if (rt_->idle_sleep_us && ++idle >= kIdlePollsBeforeSleep) {
-        // Virtual mode courtesy: an idle worker gives the core back for a moment. It goes
-        // offline for RCU first so the control thread never waits on a sleeping worker.
-        rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
-        rte_delay_us_sleep(rt_->idle_sleep_us);
-        rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
-      }
+    for (unsigned i = 0; i < n_polls_; ++i) {
+      const uint16_t pi = polls_[i].port;
+      uint16_t n = rte_eth_rx_burst(rt_->ports[pi].eth_id, polls_[i].queue, pkts, uint16_t(burst));
+      if (n == 0) continue;
+      got += n;
+      process(pi, pkts, n, true);
     }
     flush_all();
-    rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
-    rte_rcu_qsbr_thread_unregister(rt_->qsbr, lcore_);
-  }
-
- private:
-  void drop(rte_mbuf* m, Drop d) {
-    c_.drop(d);
-    rte_pktmbuf_free(m);
-  }
-
-  void tx(uint16_t pi, rte_mbuf* m) {
-    TxBuf& t = tx_[pi];
-    t.m[t.n++] = m;
-    if (t.n == kTxBuf) flush(pi);
-  }
-
-  void flush(uint16_t pi) {
-    TxBuf& t = tx_[pi];
-    if (!t.n) return;
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < t.n; ++i) bytes += t.m[i]->pkt_len;
-    uint16_t sent = rte_eth_tx_burst(rt_->ports[pi].eth_id, q_, t.m, t.n);
-    for (uint16_t i = sent; i < t.n; ++i) {
-      bytes -= t.m[i]->pkt_len;
-      drop(t.m[i], Drop::tx_full);
+    bump(c_.polls);
+    if (got) {
+      bump(c_.busy_polls);
+      bump(c_.busy_cycles, rte_rdtsc() - t0);
+      bump(c_.rx_total, got);
+      idle = 0;
+    } else if (rt_->idle_sleep_us && ++idle >= kIdlePollsBeforeSleep) {
+      // Virtual mode courtesy: an idle worker gives the core back for a moment. It goes
+      // offline for RCU first so the control thread never waits on a sleeping worker.
+      rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
+      rte_delay_us_sleep(rt_->idle_sleep_us);
+      rte_rcu_qsbr_thread_online(rt_->qsbr, lcore_);
     }
-    bump(c_.ports[pi].tx_packets, sent);
-    bump(c_.ports[pi].tx_bytes, bytes);
-    t.n = 0;
   }
+  flush_all();
+  rte_rcu_qsbr_thread_offline(rt_->qsbr, lcore_);
+  rte_rcu_qsbr_thread_unregister(rt_->qsbr, lcore_);
+}
 
-  void flush_all() {
-    for (uint16_t pi = 0; pi < rt_->ports.size(); ++pi) flush(pi);
+inline void Worker::drop(rte_mbuf* m, Drop d) {
+  c_.drop(d);
+  rte_pktmbuf_free(m);
+}
+
+inline void Worker::tx(uint16_t pi, rte_mbuf* m) {
+  TxBuf& t = tx_[pi];
+  t.m[t.n++] = m;
+  if (t.n == kTxBuf) flush(pi);
+}
+
+inline void Worker::flush(uint16_t pi) {
+  TxBuf& t = tx_[pi];
+  if (!t.n) return;
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < t.n; ++i) bytes += t.m[i]->pkt_len;
+  uint16_t sent = rte_eth_tx_burst(rt_->ports[pi].eth_id, q_, t.m, t.n);
+  for (uint16_t i = sent; i < t.n; ++i) {
+    bytes -= t.m[i]->pkt_len;
+    drop(t.m[i], Drop::tx_full);
   }
+  bump(c_.ports[pi].tx_packets, sent);
+  bump(c_.ports[pi].tx_bytes, bytes);
+  t.n = 0;
+}
 
-  void send(uint16_t pi, rte_mbuf* m) { tx(pi, m); }
+inline void Worker::flush_all() {
+  for (uint16_t pi = 0; pi < rt_->ports.size(); ++pi) flush(pi);
+}
 
-  bool icmp_allowed() {
-    uint64_t now = rte_rdtsc();
-    uint64_t cap = rt_->icmp_rate_per_sec / 10 + 1;  // burst: 100 ms worth
-    uint64_t add = (now - icmp_last_) * rt_->icmp_rate_per_sec / tsc_hz_;
-    if (add) {
-      icmp_tokens_ = std::min(cap, icmp_tokens_ + add);
-      icmp_last_ = now;
-    }
-    if (!icmp_tokens_) return false;
-    --icmp_tokens_;
-    return true;
+inline void Worker::send(uint16_t pi, rte_mbuf* m) { tx(pi, m); }
+
+inline bool Worker::icmp_allowed() {
+  uint64_t now = rte_rdtsc();
+  uint64_t cap = rt_->icmp_rate_per_sec / 10 + 1;  // burst: 100 ms worth
+  uint64_t add = (now - icmp_last_) * rt_->icmp_rate_per_sec / tsc_hz_;
+  if (add) {
+    icmp_tokens_ = std::min(cap, icmp_tokens_ + add);
+    icmp_last_ = now;
   }
+  if (!icmp_tokens_) return false;
+  --icmp_tokens_;
+  return true;
+}
 
-  // Queues an ICMP error about packet m (which arrived on port in_pi) for routing.
-  void icmp_error(rte_mbuf* m, const Parsed& p, uint16_t in_pi, uint8_t type, uint8_t code,
-                  uint32_t mtu) {
-    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (!may_send_icmp_error(f, p)) return;
-    const PortRt& in = rt_->ports[in_pi];
-    const IpAddr& src = p.l3 == L3::kIpv4 ? in.src4 : in.src6;
-    if (!src.is_set() || n_gen_ == kMaxBurst) return;
-    if (!icmp_allowed()) {
-      c_.drop(Drop::icmp_rate_limited);
-      return;
-    }
-    rte_mbuf* e = rte_pktmbuf_alloc(rt_->pool);
-    if (!e) {
-      c_.drop(Drop::alloc_failed);
-      return;
-    }
-    uint8_t* out = rte_pktmbuf_mtod(e, uint8_t*);
-    uint32_t cap = rte_pktmbuf_tailroom(e);
-    if (cap < kEthHdrLen) {
-      rte_pktmbuf_free(e);
-      return;
-    }
-    const uint8_t* ip = f + p.l3_off;
-    uint32_t len;
-    if (p.l3 == L3::kIpv4) {
-      len = build_icmp4_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code,
-                              uint16_t(mtu), src.bytes.data());
-      store_be16(out + 12, kEtherTypeIpv4);
-    } else {
-      len = build_icmp6_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code, mtu,
-                              src.bytes.data());
-      store_be16(out + 12, kEtherTypeIpv6);
-    }
-    if (!len) {
-      rte_pktmbuf_free(e);
-      return;
-    }
-    e->data_len = uint16_t(kEthHdrLen + len);
-    e->pkt_len = e->data_len;
-    e->port = in.eth_id;
-    c_.event(Event::icmp_error_sent);
-    gen_[n_gen_++] = e;
+// Queues an ICMP error about packet m (which arrived on port in_pi) for routing.
+inline void Worker::icmp_error(rte_mbuf* m, const Parsed& p, uint16_t in_pi, uint8_t type,
+                               uint8_t code, uint32_t mtu) {
+  const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (!may_send_icmp_error(f, p)) return;
+  const PortRt& in = rt_->ports[in_pi];
+  const IpAddr& src = p.l3 == L3::kIpv4 ? in.src4 : in.src6;
+  if (!src.is_set() || n_gen_ == kMaxBurst) return;
+  if (!icmp_allowed()) {
+    c_.drop(Drop::icmp_rate_limited);
+    return;
   }
-
-  void to_exception(rte_mbuf* m) {
-    if (rt_->exception_port == Runtime::kNoPort) return drop(m, Drop::exception_unsupported);
-    const PortRt& x = rt_->ports[rt_->exception_port];
-    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    eth->dst_addr = x.peer_mac;
-    eth->src_addr = x.mac;
-    c_.event(Event::to_exception);
-    send(rt_->exception_port, m);
+  rte_mbuf* e = rte_pktmbuf_alloc(rt_->pool);
+  if (!e) {
+    c_.drop(Drop::alloc_failed);
+    return;
   }
+  uint8_t* out = rte_pktmbuf_mtod(e, uint8_t*);
+  uint32_t cap = rte_pktmbuf_tailroom(e);
+  if (cap < kEthHdrLen) {
+    rte_pktmbuf_free(e);
+    return;
+  }
+  const uint8_t* ip = f + p.l3_off;
+  uint32_t len;
+  if (p.l3 == L3::kIpv4) {
+    len = build_icmp4_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code,
+                            uint16_t(mtu), src.bytes.data());
+    store_be16(out + 12, kEtherTypeIpv4);
+  } else {
+    len = build_icmp6_error(out + kEthHdrLen, cap - kEthHdrLen, ip, p.l3_len, type, code, mtu,
+                            src.bytes.data());
+    store_be16(out + 12, kEtherTypeIpv6);
+  }
+  if (!len) {
+    rte_pktmbuf_free(e);
+    return;
+  }
+  e->data_len = uint16_t(kEthHdrLen + len);
+  e->pkt_len = e->data_len;
+  e->port = in.eth_id;
+  c_.event(Event::icmp_error_sent);
+  gen_[n_gen_++] = e;
+}
 
-  // Token bucket per port for what goes to the control thread (burst: 100 ms worth).
-  bool control_allowed(uint16_t pi) {
-    CtlBucket& b = ctl_bucket_[pi];
-    const uint64_t rate = rt_->control_rate_per_sec;
-    uint64_t now = rte_rdtsc();
-    uint64_t add = (now - b.last) * rate / tsc_hz_;
-    if (add) {
-      b.tokens = std::min(rate / 10 + 1, b.tokens + add);
-      b.last = now;
+inline void Worker::to_exception(rte_mbuf* m) {
+  if (rt_->exception_port == Runtime::kNoPort) return drop(m, Drop::exception_unsupported);
+  const PortRt& x = rt_->ports[rt_->exception_port];
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  eth->dst_addr = x.peer_mac;
+  eth->src_addr = x.mac;
+  c_.event(Event::to_exception);
+  send(rt_->exception_port, m);
+}
+
+// Token bucket per port for what goes to the control thread (burst: 100 ms worth).
+inline bool Worker::control_allowed(uint16_t pi) {
+  CtlBucket& b = ctl_bucket_[pi];
+  const uint64_t rate = rt_->control_rate_per_sec;
+  uint64_t now = rte_rdtsc();
+  uint64_t add = (now - b.last) * rate / tsc_hz_;
+  if (add) {
+    b.tokens = std::min(rate / 10 + 1, b.tokens + add);
+    b.last = now;
+  }
+  if (!b.tokens) return false;
+  --b.tokens;
+  return true;
+}
+
+// RFC 4861 7.1.1 / 7.1.2 checks that need no state, done here so that only plausible NS/NA
+// reach the control thread: hop limit 255 (never forwarded), code 0, and a destination that
+// is ours: one of the port's addresses, a solicited-node multicast address or all-nodes.
+inline bool Worker::nd_acceptable(const uint8_t* f, const Parsed& p, const PortRt& port) const {
+  const uint8_t* ip6 = f + p.l3_off;
+  if (ip6[7] != 255 || p.l4_off + 2 > p.l3_off + p.l3_len || f[p.l4_off + 1] != 0) return false;
+  const uint8_t* dst = ip6 + 24;
+  static const uint8_t kSolicited[13] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+  static const uint8_t kAllNodes[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (std::memcmp(dst, kSolicited, 13) == 0 || std::memcmp(dst, kAllNodes, 16) == 0) return true;
+  for (const auto& a : port.addrs)
+    if (a.addr.is_v6() && std::memcmp(a.addr.bytes.data(), dst, 16) == 0) return true;
+  return false;
+}
+
+// Hands m to the control thread to resolve (port, ip) and transmit later.
+inline void Worker::hold(rte_mbuf* m, uint16_t out_pi, uint8_t family, const uint8_t* ip) {
+  if (!control_allowed(out_pi)) {
+    drop(m, Drop::control_rate_limited);
+    return;
+  }
+  HoldMeta* h = hold_meta(m);
+  h->family = family;
+  h->port = out_pi;
+  std::memcpy(h->ip, ip, family == 4 ? 4 : 16);
+  if (rte_ring_mp_enqueue(rt_->to_control, m) != 0) {
+    drop(m, Drop::control_ring_full);
+    return;
+  }
+  c_.event(Event::held_for_neighbor);
+}
+
+// Final step for one packet whose egress port is known: neighbour, L2 rewrite, tx.
+inline void Worker::emit(rte_mbuf* m, const Parsed& p, const NextHop& nh) {
+  const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
+  uint8_t family = p.l3 == L3::kIpv4 ? 4 : 6;
+  NeighEntry* ne = nh.neigh;
+  const uint8_t* nip = dst;
+  if (nh.kind == NhKind::kConnected) {
+    NeighKey k = make_neigh_key(nh.port, family, dst);
+    void* data = nullptr;
+    ne = rte_hash_lookup_data(rt_->neigh_hash, &k, &data) >= 0 ? static_cast<NeighEntry*>(data)
+                                                               : nullptr;
+  } else {
+    nip = ne->ip.bytes.data();
+  }
+  uint64_t mac = ne ? ne->mac.load(std::memory_order_acquire) : 0;
+  if (!(mac & NeighEntry::kValid)) {
+    hold(m, nh.port, family, nip);
+    return;
+  }
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  NeighEntry::unpack(mac, eth->dst_addr);
+  eth->src_addr = rt_->ports[nh.port].mac;
+  c_.event(Event::forwarded);
+  send(nh.port, m);
+}
+
+// Rare path, allocates from the pools: strips m to its IPv4 header at l3_off and fragments it
+// for mtu, each fragment's payload a multiple of 8 bytes (RFC 791). m is consumed; returns the
+// number of fragments in frags (0 after counting the drop).
+inline unsigned Worker::fragment_ipv4(rte_mbuf* m, uint16_t l3_off, uint16_t mtu,
+                                      rte_mbuf** frags) {
+  rte_pktmbuf_adj(m, l3_off);
+  const unsigned ihl = unsigned(rte_pktmbuf_mtod(m, const uint8_t*)[0] & 0xf) * 4;
+  const auto frag_mtu = uint16_t(ihl + ((mtu - ihl) & ~7u));
+  int n = mtu > ihl + 8 ? rte_ipv4_fragment_packet(m, frags, kMaxFrags, frag_mtu, rt_->pool,
+                                                   rt_->indirect_pool)
+                        : -1;
+  rte_pktmbuf_free(m);
+  if (n <= 0) {
+    c_.drop(Drop::frag_failed);
+    return 0;
+  }
+  return unsigned(n);
+}
+
+inline void Worker::ipv4_set_checksum(uint8_t* ip) {
+  ip[10] = ip[11] = 0;
+  store_be16(ip + 10, uint16_t(~csum_fold(csum_add(0, ip, uint32_t(ip[0] & 0xf) * 4))));
+}
+
+// IPv4 without DF, larger than the egress MTU: fragment (RFC 791) and emit each piece.
+inline void Worker::fragment4(rte_mbuf* m, const Parsed& p, const NextHop& nh, uint16_t mtu) {
+  rte_mbuf* frags[kMaxFrags];
+  const unsigned n = fragment_ipv4(m, kEthHdrLen, mtu, frags);
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* fr = frags[i];
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(fr, kEthHdrLen));
+    if (!eth) {
+      drop(fr, Drop::frag_failed);
+      continue;
     }
-    if (!b.tokens) return false;
-    --b.tokens;
-    return true;
+    eth->ether_type = rte_cpu_to_be_16(kEtherTypeIpv4);
+    auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
+    ipv4_set_checksum(ip);
+    Parsed fp = p;
+    fp.l3_len = load_be16(ip + 2);
+    c_.event(Event::fragments_sent);
+    emit(fr, fp, nh);
   }
+}
 
-  // RFC 4861 7.1.1 / 7.1.2 checks that need no state, done here so that only plausible NS/NA
-  // reach the control thread: hop limit 255 (never forwarded), code 0, and a destination that
-  // is ours: one of the port's addresses, a solicited-node multicast address or all-nodes.
-  bool nd_acceptable(const uint8_t* f, const Parsed& p, const PortRt& port) const {
-    const uint8_t* ip6 = f + p.l3_off;
-    if (ip6[7] != 255 || p.l4_off + 2 > p.l3_off + p.l3_len || f[p.l4_off + 1] != 0) return false;
-    const uint8_t* dst = ip6 + 24;
-    static const uint8_t kSolicited[13] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
-    static const uint8_t kAllNodes[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    if (std::memcmp(dst, kSolicited, 13) == 0 || std::memcmp(dst, kAllNodes, 16) == 0)
-      return true;
-    for (const auto& a : port.addrs)
-      if (a.addr.is_v6() && std::memcmp(a.addr.bytes.data(), dst, 16) == 0) return true;
+inline void Worker::sa_drop(SaRt* sa, SaDrop sd, rte_mbuf* m, Drop d) {
+  sa->drops[size_t(sd)].fetch_add(1, std::memory_order_relaxed);
+  drop(m, d);
+}
+
+inline void Worker::sa_event(SaRt* sa, SaEvent e) {
+  uintptr_t v = uintptr_t(sa->id) << 8 | uintptr_t(e);
+  rte_ring_mp_enqueue(rt_->sa_events, reinterpret_cast<void*>(v));
+}
+
+// Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
+// b0/n0 (optional): the SA's bytes and packets before these.
+inline bool Worker::account(SaRt* sa, uint64_t bytes, uint64_t packets, uint64_t* b0,
+                            uint64_t* n0) {
+  uint64_t b, n;
+  if (sa->inbound) {
+    // one writer per inbound SA (its owner worker): plain stores, no locked instructions
+    b = sa->bytes.load(std::memory_order_relaxed) + bytes;
+    n = sa->packets.load(std::memory_order_relaxed) + packets;
+    sa->bytes.store(b, std::memory_order_relaxed);
+    sa->packets.store(n, std::memory_order_relaxed);
+  } else {
+    b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
+  }
+  if (b0) *b0 = b - bytes;
+  if (n0) *n0 = n - packets;
+  // soft first: a run of packets may cross both limits at once
+  if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
+      !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
+    sa_event(sa, SaEvent::kSoftExpired);
+  if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
+    if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
     return false;
   }
+  return true;
+}
 
-  // Hands m to the control thread to resolve (port, ip) and transmit later.
-  void hold(rte_mbuf* m, uint16_t out_pi, uint8_t family, const uint8_t* ip) {
-    if (!control_allowed(out_pi)) {
-      drop(m, Drop::control_rate_limited);
+inline void Worker::clamp_mss(rte_mbuf* m, const Parsed& p, uint16_t mss) {
+  if (!mss || p.l4_proto != kProtoTcp || p.fragment) return;
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  if (tcp_clamp_mss(f + p.l4_off, uint32_t(p.l3_off + p.l3_len - p.l4_off), mss))
+    c_.event(Event::mss_clamped);
+}
+
+// A packet for one of the gateway's addresses: ESP for a local SA is consumed here,
+// everything else (IKE, BGP, ping, ...) goes to the host kernel.
+inline void Worker::to_me(rte_mbuf* m, const Parsed& p, uint16_t in_pi) {
+  const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  EspLoc loc;
+  switch (classify_esp(f, p, loc)) {
+    case EspClass::kEsp:
+      return esp_in_collect(m, p, loc, in_pi);
+    case EspClass::kNatKeepalive:
+      c_.event(Event::natt_keepalive);
+      rte_pktmbuf_free(m);
       return;
-    }
-    HoldMeta* h = hold_meta(m);
-    h->family = family;
-    h->port = out_pi;
-    std::memcpy(h->ip, ip, family == 4 ? 4 : 16);
-    if (rte_ring_mp_enqueue(rt_->to_control, m) != 0) {
-      drop(m, Drop::control_ring_full);
-      return;
-    }
-    c_.event(Event::held_for_neighbor);
+    case EspClass::kMalformed:
+      return drop(m, Drop::udp_bad_length);
+    case EspClass::kIke:
+    case EspClass::kNotEsp:
+      return to_exception(m);
   }
+}
 
-  // Final step for one packet whose egress port is known: neighbour, L2 rewrite, tx.
-  void emit(rte_mbuf* m, const Parsed& p, const NextHop& nh) {
-    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-    const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
-    uint8_t family = p.l3 == L3::kIpv4 ? 4 : 6;
-    NeighEntry* ne = nh.neigh;
-    const uint8_t* nip = dst;
-    if (nh.kind == NhKind::kConnected) {
-      NeighKey k = make_neigh_key(nh.port, family, dst);
-      void* data = nullptr;
-      ne = rte_hash_lookup_data(rt_->neigh_hash, &k, &data) >= 0 ? static_cast<NeighEntry*>(data)
-                                                                 : nullptr;
-    } else {
-      nip = ne->ip.bytes.data();
-    }
-    uint64_t mac = ne ? ne->mac.load(std::memory_order_acquire) : 0;
-    if (!(mac & NeighEntry::kValid)) {
-      hold(m, nh.port, family, nip);
-      return;
-    }
-    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    NeighEntry::unpack(mac, eth->dst_addr);
-    eth->src_addr = rt_->ports[nh.port].mac;
-    c_.event(Event::forwarded);
-    send(nh.port, m);
+// Hash of the inner 5-tuple (addresses, protocol, TCP/UDP ports when present): every packet
+// of a flow takes the same member of a tunnel group.
+inline uint32_t Worker::flow_hash(const rte_mbuf* m, const Parsed& p) {
+  const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off);
+  const bool v4 = p.l3 == L3::kIpv4;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ p.l4_proto;
+  const uint8_t* a = ip + (v4 ? 12 : 8);
+  for (unsigned i = 0; i < (v4 ? 8u : 32u); i += 4)
+    h = (h ^ load_be32(a + i)) * 0xff51afd7ed558ccdull;
+  if ((p.l4_proto == 6 || p.l4_proto == 17) && !p.fragment && p.l4_off &&
+      uint32_t(p.l4_off) + 4 <= rte_pktmbuf_data_len(m))
+    h = (h ^ load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l4_off))) *
+        0xc4ceb9fe1a85ec53ull;
+  return uint32_t((h >> 32) ^ h);
+}
+
+inline void Worker::to_tunnel(rte_mbuf* m, const Parsed& p, uint32_t tid, uint16_t in_pi,
+                              bool originated) {
+  if (p.outer) return drop(m, Drop::tunnel_loop);
+  TunnelRt* t = rt_->tunnels[tid].load(std::memory_order_acquire);
+  SaRt* sa = t ? t->out.load(std::memory_order_acquire) : nullptr;
+  if (!sa) return drop(m, Drop::esp_no_outbound_sa);
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
+  if (!originated && p.ttl <= 1) {
+    icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
+    return drop(m, Drop::ttl_exceeded);
   }
-
-  // Rare path, allocates from the pools: strips m to its IPv4 header at l3_off and fragments it
-  // for mtu, each fragment's payload a multiple of 8 bytes (RFC 791). m is consumed; returns the
-  // number of fragments in frags (0 after counting the drop).
-  unsigned fragment_ipv4(rte_mbuf* m, uint16_t l3_off, uint16_t mtu, rte_mbuf** frags) {
-    rte_pktmbuf_adj(m, l3_off);
-    const unsigned ihl = unsigned(rte_pktmbuf_mtod(m, const uint8_t*)[0] & 0xf) * 4;
-    const auto frag_mtu = uint16_t(ihl + ((mtu - ihl) & ~7u));
-    int n = mtu > ihl + 8 ? rte_ipv4_fragment_packet(m, frags, kMaxFrags, frag_mtu, rt_->pool,
-                                                     rt_->indirect_pool)
-                          : -1;
-    rte_pktmbuf_free(m);
-    if (n <= 0) {
-      c_.drop(Drop::frag_failed);
-      return 0;
-    }
-    return unsigned(n);
-  }
-
-  static void ipv4_set_checksum(uint8_t* ip) {
-    ip[10] = ip[11] = 0;
-    store_be16(ip + 10, uint16_t(~csum_fold(csum_add(0, ip, uint32_t(ip[0] & 0xf) * 4))));
-  }
-
-  // IPv4 without DF, larger than the egress MTU: fragment (RFC 791) and emit each piece.
-  void fragment4(rte_mbuf* m, const Parsed& p, const NextHop& nh, uint16_t mtu) {
-    rte_mbuf* frags[kMaxFrags];
-    const unsigned n = fragment_ipv4(m, kEthHdrLen, mtu, frags);
-    for (unsigned i = 0; i < n; ++i) {
-      rte_mbuf* fr = frags[i];
-      auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(fr, kEthHdrLen));
-      if (!eth) {
-        drop(fr, Drop::frag_failed);
-        continue;
-      }
-      eth->ether_type = rte_cpu_to_be_16(kEtherTypeIpv4);
-      auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
-      ipv4_set_checksum(ip);
-      Parsed fp = p;
-      fp.l3_len = load_be16(ip + 2);
-      c_.event(Event::fragments_sent);
-      emit(fr, fp, nh);
-    }
-  }
-
-  // ---- IPsec --------------------------------------------------------------------------------
-
-  void sa_drop(SaRt* sa, SaDrop sd, rte_mbuf* m, Drop d) {
-    sa->drops[size_t(sd)].fetch_add(1, std::memory_order_relaxed);
-    drop(m, d);
-  }
-
-  void sa_event(SaRt* sa, SaEvent e) {
-    uintptr_t v = uintptr_t(sa->id) << 8 | uintptr_t(e);
-    rte_ring_mp_enqueue(rt_->sa_events, reinterpret_cast<void*>(v));
-  }
-
-  // Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
-  // b0/n0 (optional): the SA's bytes and packets before these.
-  bool account(SaRt* sa, uint64_t bytes, uint64_t packets = 1, uint64_t* b0 = nullptr,
-               uint64_t* n0 = nullptr) {
-    uint64_t b, n;
-    if (sa->inbound) {
-      // one writer per inbound SA (its owner worker): plain stores, no locked instructions
-      b = sa->bytes.load(std::memory_order_relaxed) + bytes;
-      n = sa->packets.load(std::memory_order_relaxed) + packets;
-      sa->bytes.store(b, std::memory_order_relaxed);
-      sa->packets.store(n, std::memory_order_relaxed);
-    } else {
-      b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-      n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
-    }
-    if (b0) *b0 = b - bytes;
-    if (n0) *n0 = n - packets;
-    // soft first: a run of packets may cross both limits at once
-    if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
-        !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
-      sa_event(sa, SaEvent::kSoftExpired);
-    if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
-      if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
-      return false;
-    }
-    return true;
-  }
-
-  void clamp_mss(rte_mbuf* m, const Parsed& p, uint16_t mss) {
-    if (!mss || p.l4_proto != kProtoTcp || p.fragment) return;
-    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-    if (tcp_clamp_mss(f + p.l4_off, uint32_t(p.l3_off + p.l3_len - p.l4_off), mss))
-      c_.event(Event::mss_clamped);
-  }
-
-  // A packet for one of the gateway's addresses: ESP for a local SA is consumed here,
-  // everything else (IKE, BGP, ping, ...) goes to the host kernel.
-  void to_me(rte_mbuf* m, const Parsed& p, uint16_t in_pi) {
-    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-    EspLoc loc;
-    switch (classify_esp(f, p, loc)) {
-      case EspClass::kEsp:
-        return esp_in_collect(m, p, loc, in_pi);
-      case EspClass::kNatKeepalive:
-        c_.event(Event::natt_keepalive);
-        rte_pktmbuf_free(m);
-        return;
-      case EspClass::kMalformed:
-        return drop(m, Drop::udp_bad_length);
-      case EspClass::kIke:
-      case EspClass::kNotEsp:
-        return to_exception(m);
-    }
-  }
-
-  // Hash of the inner 5-tuple (addresses, protocol, TCP/UDP ports when present): every packet
-  // of a flow takes the same member of a tunnel group.
-  static uint32_t flow_hash(const rte_mbuf* m, const Parsed& p) {
-    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off);
-    const bool v4 = p.l3 == L3::kIpv4;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ p.l4_proto;
-    const uint8_t* a = ip + (v4 ? 12 : 8);
-    for (unsigned i = 0; i < (v4 ? 8u : 32u); i += 4)
-      h = (h ^ load_be32(a + i)) * 0xff51afd7ed558ccdull;
-    if ((p.l4_proto == 6 || p.l4_proto == 17) && !p.fragment && p.l4_off &&
-        uint32_t(p.l4_off) + 4 <= rte_pktmbuf_data_len(m))
-      h = (h ^ load_be32(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l4_off))) *
-          0xc4ceb9fe1a85ec53ull;
-    return uint32_t((h >> 32) ^ h);
-  }
-
-  void to_tunnel(rte_mbuf* m, const Parsed& p, uint32_t tid, uint16_t in_pi, bool originated) {
-    if (p.outer) return drop(m, Drop::tunnel_loop);
-    TunnelRt* t = rt_->tunnels[tid].load(std::memory_order_acquire);
-    SaRt* sa = t ? t->out.load(std::memory_order_acquire) : nullptr;
-    if (!sa) return drop(m, Drop::esp_no_outbound_sa);
-    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
-    if (!originated && p.ttl <= 1) {
-      icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
-      return drop(m, Drop::ttl_exceeded);
-    }
-    const bool too_big = p.l3_len > t->mtu;
-    if (too_big && (p.l3 == L3::kIpv6 || p.df)) {
-      // RFC 4301 8.2: tell the sender the tunnel's MTU
-      if (!originated) {
-        if (p.l3 == L3::kIpv4)
-          icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, t->mtu);
-        else
-          icmp_error(m, p, in_pi, kIcmp6TooBig, 0, t->mtu);
-      }
-      return drop(m, Drop::mtu_exceeded);
-    }
+  const bool too_big = p.l3_len > t->mtu;
+  if (too_big && (p.l3 == L3::kIpv6 || p.df)) {
+    // RFC 4301 8.2: tell the sender the tunnel's MTU
     if (!originated) {
       if (p.l3 == L3::kIpv4)
-        ipv4_dec_ttl(ip);
+        icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, t->mtu);
       else
-        ip[7]--;
+        icmp_error(m, p, in_pi, kIcmp6TooBig, 0, t->mtu);
     }
-    clamp_mss(m, p, t->mss_clamp);
-    if (too_big) return to_tunnel_fragments(m, p, sa, t->mtu);
-    if (n_out_ == kMaxBurst) return drop(m, Drop::esp_no_room);
-    out_[n_out_++] = {m, sa, p};
+    return drop(m, Drop::mtu_exceeded);
   }
-
-  // IPv4 without DF, larger than the tunnel's inner MTU: fragment the inner packet and encrypt
-  // every fragment on its own (pre-fragmentation, RFC 4459 3.1; RFC 4301 8.1 leaves the choice
-  // to the implementation), so each ESP packet fits the egress MTU for either outer family.
-  // Fragmenting the outer packet instead would make the peer reassemble before it can decrypt
-  // (espgw itself does not), and an IPv6 outer packet is never fragmented here; the inner
-  // fragments are reassembled by the destination host.
-  void to_tunnel_fragments(rte_mbuf* m, const Parsed& p, SaRt* sa, uint16_t mtu) {
-    rte_mbuf* frags[kMaxFrags];
-    const unsigned n = fragment_ipv4(m, p.l3_off, mtu, frags);
-    for (unsigned i = 0; i < n; ++i) {
-      rte_mbuf* fr = frags[i];
-      // header mbuf + indirect data segment -> one segment, as the ESP encapsulation needs
-      if (rte_pktmbuf_linearize(fr) != 0) {
-        drop(fr, Drop::frag_failed);
-        continue;
-      }
-      auto* fip = rte_pktmbuf_mtod(fr, uint8_t*);
-      ipv4_set_checksum(fip);
-      Parsed fp;
-      fp.l3_off = 0;
-      if (!parse_ipv4(fip, fr->data_len, fp).is_ok()) {
-        drop(fr, Drop::frag_failed);
-        continue;
-      }
-      if (n_out_ == kMaxBurst) {
-        drop(fr, Drop::esp_no_room);
-        continue;
-      }
-      c_.event(Event::fragments_sent);
-      out_[n_out_++] = {fr, sa, fp};
-    }
+  if (!originated) {
+    if (p.l3 == L3::kIpv4)
+      ipv4_dec_ttl(ip);
+    else
+      ip[7]--;
   }
+  clamp_mss(m, p, t->mss_clamp);
+  if (too_big) return to_tunnel_fragments(m, p, sa, t->mtu);
+  if (n_out_ == kMaxBurst) return drop(m, Drop::esp_no_room);
+  out_[n_out_++] = {m, sa, p};
+}
 
-  void esp_in_collect(rte_mbuf* m, const Parsed& p, const EspLoc& loc, uint16_t in_pi) {
-    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-    const uint8_t* esp = f + loc.esp_off;
-    if (loc.esp_len < 8) return drop(m, Drop::esp_runt);
-    uint32_t spi = load_be32(esp);
-    void* data = nullptr;
-    if (rte_hash_lookup_data(rt_->spi_hash, &spi, &data) < 0) return drop(m, Drop::esp_no_sa);
-    auto* sa = static_cast<SaRt*>(data);
-    const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
-    if (sa->v6 != (p.l3 == L3::kIpv6) || std::memcmp(dst, sa->local_b, sa->v6 ? 16 : 4) != 0)
-      return drop(m, Drop::esp_no_sa);
-    if (sa->owner_queue != q_) {  // one writer per replay window: hand off to the owner
-      hold_meta(m)->port = in_pi;
-      if (rte_ring_mp_enqueue(rt_->handoff[sa->owner_queue], m) != 0)
-        return drop(m, Drop::esp_handoff_full);
-      c_.event(Event::esp_handoff);
-      return;
+// IPv4 without DF, larger than the tunnel's inner MTU: fragment the inner packet and encrypt
+// every fragment on its own (pre-fragmentation, RFC 4459 3.1; RFC 4301 8.1 leaves the choice
+// to the implementation), so each ESP packet fits the egress MTU for either outer family.
+// Fragmenting the outer packet instead would make the peer reassemble before it can decrypt
+// (espgw itself does not), and an IPv6 outer packet is never fragmented here; the inner
+// fragments are reassembled by the destination host.
+inline void Worker::to_tunnel_fragments(rte_mbuf* m, const Parsed& p, SaRt* sa, uint16_t mtu) {
+  rte_mbuf* frags[kMaxFrags];
+  const unsigned n = fragment_ipv4(m, p.l3_off, mtu, frags);
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* fr = frags[i];
+    // header mbuf + indirect data segment -> one segment, as the ESP encapsulation needs
+    if (rte_pktmbuf_linearize(fr) != 0) {
+      drop(fr, Drop::frag_failed);
+      continue;
     }
-    if (sa->expired.load(std::memory_order_relaxed))
-      return sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
-    uint32_t overhead = 8u + sa->iv_len + sa->icv_len;
-    if (loc.esp_len < overhead + 4 || (loc.esp_len - overhead) % sa->block)
-      return drop(m, Drop::esp_runt);
-    uint64_t seq = sa->replay.infer(load_be32(esp + 4));
-    if (!sa->replay.check(seq)) return sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
-    if (n_in_ == kMaxBurst) return drop(m, Drop::esp_no_room);
-    const uint8_t* ip = f + p.l3_off;
-    in_[n_in_++] = {m, sa, seq, loc, in_pi, uint8_t(ip_tos(ip, p.l3 == L3::kIpv6) & 3)};
+    auto* fip = rte_pktmbuf_mtod(fr, uint8_t*);
+    ipv4_set_checksum(fip);
+    Parsed fp;
+    fp.l3_off = 0;
+    if (!parse_ipv4(fip, fr->data_len, fp).is_ok()) {
+      drop(fr, Drop::frag_failed);
+      continue;
+    }
+    if (n_out_ == kMaxBurst) {
+      drop(fr, Drop::esp_no_room);
+      continue;
+    }
+    c_.event(Event::fragments_sent);
+    out_[n_out_++] = {fr, sa, fp};
   }
+}
 
-  // Decrypt every collected inbound packet with one engine call, then decapsulate and route.
-  void esp_in_run() {
-    unsigned n = n_in_;
-    InEntry* in = in_copy_;  // member scratch: no per-call initialisation
-    std::copy(in_, in_ + n, in);
-    n_in_ = 0;
-    crypto::EspOp* ops = ops_;
-    for (unsigned i = 0; i < n; ++i) {
-      SaRt* sa = in[i].sa;
-      uint8_t* esp = rte_pktmbuf_mtod_offset(in[i].m, uint8_t*, in[i].loc.esp_off);
-      ops[i] = {&sa->crypto,
-                esp,
-                in[i].loc.esp_len - 8u - sa->iv_len - sa->icv_len,
-                uint32_t(in[i].seq >> 32),
-                sa->esn,
-                0};
+inline void Worker::esp_in_collect(rte_mbuf* m, const Parsed& p, const EspLoc& loc,
+                                   uint16_t in_pi) {
+  const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint8_t* esp = f + loc.esp_off;
+  if (loc.esp_len < 8) return drop(m, Drop::esp_runt);
+  uint32_t spi = load_be32(esp);
+  void* data = nullptr;
+  if (rte_hash_lookup_data(rt_->spi_hash, &spi, &data) < 0) return drop(m, Drop::esp_no_sa);
+  auto* sa = static_cast<SaRt*>(data);
+  const uint8_t* dst = f + p.l3_off + (p.l3 == L3::kIpv4 ? 16 : 24);
+  if (sa->v6 != (p.l3 == L3::kIpv6) || std::memcmp(dst, sa->local_b, sa->v6 ? 16 : 4) != 0)
+    return drop(m, Drop::esp_no_sa);
+  if (sa->owner_queue != q_) {  // one writer per replay window: hand off to the owner
+    hold_meta(m)->port = in_pi;
+    if (rte_ring_mp_enqueue(rt_->handoff[sa->owner_queue], m) != 0)
+      return drop(m, Drop::esp_handoff_full);
+    c_.event(Event::esp_handoff);
+    return;
+  }
+  if (sa->expired.load(std::memory_order_relaxed))
+    return sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+  uint32_t overhead = 8u + sa->iv_len + sa->icv_len;
+  if (loc.esp_len < overhead + 4 || (loc.esp_len - overhead) % sa->block)
+    return drop(m, Drop::esp_runt);
+  uint64_t seq = sa->replay.infer(load_be32(esp + 4));
+  if (!sa->replay.check(seq)) return sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
+  if (n_in_ == kMaxBurst) return drop(m, Drop::esp_no_room);
+  const uint8_t* ip = f + p.l3_off;
+  in_[n_in_++] = {m, sa, seq, loc, in_pi, uint8_t(ip_tos(ip, p.l3 == L3::kIpv6) & 3)};
+}
+
+// Decrypt every collected inbound packet with one engine call, then decapsulate and route.
+inline void Worker::esp_in_run() {
+  unsigned n = n_in_;
+  InEntry* in = in_copy_;  // member scratch: no per-call initialisation
+  std::copy(in_, in_ + n, in);
+  n_in_ = 0;
+  crypto::EspOp* ops = ops_;
+  for (unsigned i = 0; i < n; ++i) {
+    SaRt* sa = in[i].sa;
+    uint8_t* esp = rte_pktmbuf_mtod_offset(in[i].m, uint8_t*, in[i].loc.esp_off);
+    ops[i] = {&sa->crypto,
+              esp,
+              in[i].loc.esp_len - 8u - sa->iv_len - sa->icv_len,
+              uint32_t(in[i].seq >> 32),
+              sa->esn,
+              0};
+  }
+  engine_->decrypt_burst(ops, n);
+  RouteBatch& out = esp_batch_;
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* m = in[i].m;
+    SaRt* sa = in[i].sa;
+    if (ops[i].status == crypto::kAuthFail) {
+      sa_drop(sa, SaDrop::bad_icv, m, Drop::esp_bad_icv);
+      continue;
     }
-    engine_->decrypt_burst(ops, n);
-    RouteBatch& out = esp_batch_;
-    for (unsigned i = 0; i < n; ++i) {
-      rte_mbuf* m = in[i].m;
-      SaRt* sa = in[i].sa;
-      if (ops[i].status == crypto::kAuthFail) {
-        sa_drop(sa, SaDrop::bad_icv, m, Drop::esp_bad_icv);
+    if (ops[i].status != crypto::kOk) {
+      drop(m, Drop::esp_crypto_error);
+      continue;
+    }
+    // the window moves only for authenticated packets (RFC 4303 3.4.3)
+    if (!sa->replay.update(in[i].seq)) {
+      sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
+      continue;
+    }
+    uint8_t* payload = ops[i].esp + 8 + sa->iv_len;
+    uint32_t inner_len;
+    uint8_t nh;
+    switch (esp_check_trailer(payload, ops[i].payload_len, inner_len, nh)) {
+      case TrailerResult::kOk:
+        break;
+      case TrailerResult::kBadPad:
+        sa_drop(sa, SaDrop::bad_pad, m, Drop::esp_bad_pad);
+        continue;
+      case TrailerResult::kBadNextHeader:
+        sa_drop(sa, SaDrop::bad_next_header, m, Drop::esp_bad_next_header);
+        continue;
+      case TrailerResult::kDummy:
+        c_.event(Event::esp_dummy);
+        rte_pktmbuf_free(m);
+        continue;
+    }
+    const bool inner6 = nh != kNextIpv4;
+    Parsed& ip = out.slot(inner6);
+    ip.l3_off = 0;
+    ParseResult r =
+        inner6 ? parse_ipv6(payload, inner_len, ip) : parse_ipv4(payload, inner_len, ip);
+    if (!r.is_ok()) {
+      sa_drop(sa, SaDrop::inner_malformed, m, Drop::esp_inner_malformed);
+      continue;
+    }
+    TunnelRt* t = rt_->tunnels[sa->tunnel].load(std::memory_order_acquire);
+    if ((t && !t->remote_ts.empty() && !selector_ok(t->remote_ts, payload, ip.l3 == L3::kIpv6)) ||
+        (!sa->remote_ts.empty() && !selector_ok(sa->remote_ts, payload, ip.l3 == L3::kIpv6))) {
+      sa_drop(sa, SaDrop::selector_mismatch, m, Drop::esp_selector_mismatch);
+      continue;
+    }
+    // RFC 6040 decapsulation: CE on the outer header survives onto an ECN-capable inner
+    if (in[i].outer_ecn == 3) {
+      uint8_t iecn = ip_tos(payload, ip.l3 == L3::kIpv6) & 3;
+      if (iecn == 0) {
+        drop(m, Drop::esp_ecn_drop);
         continue;
       }
-      if (ops[i].status != crypto::kOk) {
-        drop(m, Drop::esp_crypto_error);
-        continue;
-      }
-      // the window moves only for authenticated packets (RFC 4303 3.4.3)
-      if (!sa->replay.update(in[i].seq)) {
-        sa_drop(sa, SaDrop::replay, m, Drop::esp_replay);
-        continue;
-      }
-      uint8_t* payload = ops[i].esp + 8 + sa->iv_len;
-      uint32_t inner_len;
-      uint8_t nh;
-      switch (esp_check_trailer(payload, ops[i].payload_len, inner_len, nh)) {
-        case TrailerResult::kOk:
-          break;
-        case TrailerResult::kBadPad:
-          sa_drop(sa, SaDrop::bad_pad, m, Drop::esp_bad_pad);
-          continue;
-        case TrailerResult::kBadNextHeader:
-          sa_drop(sa, SaDrop::bad_next_header, m, Drop::esp_bad_next_header);
-          continue;
-        case TrailerResult::kDummy:
-          c_.event(Event::esp_dummy);
-          rte_pktmbuf_free(m);
-          continue;
-      }
-      const bool inner6 = nh != kNextIpv4;
-      Parsed& ip = out.slot(inner6);
-      ip.l3_off = 0;
-      ParseResult r =
-          inner6 ? parse_ipv6(payload, inner_len, ip) : parse_ipv4(payload, inner_len, ip);
-      if (!r.is_ok()) {
-        sa_drop(sa, SaDrop::inner_malformed, m, Drop::esp_inner_malformed);
-        continue;
-      }
-      TunnelRt* t = rt_->tunnels[sa->tunnel].load(std::memory_order_acquire);
-      if ((t && !t->remote_ts.empty() && !selector_ok(t->remote_ts, payload, ip.l3 == L3::kIpv6)) ||
-          (!sa->remote_ts.empty() && !selector_ok(sa->remote_ts, payload, ip.l3 == L3::kIpv6))) {
-        sa_drop(sa, SaDrop::selector_mismatch, m, Drop::esp_selector_mismatch);
-        continue;
-      }
-      // RFC 6040 decapsulation: CE on the outer header survives onto an ECN-capable inner
-      if (in[i].outer_ecn == 3) {
-        uint8_t iecn = ip_tos(payload, ip.l3 == L3::kIpv6) & 3;
-        if (iecn == 0) {
-          drop(m, Drop::esp_ecn_drop);
-          continue;
+      if (iecn != 3) set_ce(payload, ip.l3 == L3::kIpv6);
+    }
+    if (!account(sa, ip.l3_len)) {
+      sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
+      continue;
+    }
+    // decapsulate: [eth][outer][udp][esp][iv] inner [pad][icv] -> [eth] inner
+    rte_pktmbuf_adj(m, uint16_t(payload - rte_pktmbuf_mtod(m, uint8_t*)));
+    rte_pktmbuf_trim(m, uint16_t(m->pkt_len - ip.l3_len));
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
+    store_be16(eth + 12, ip.l3 == L3::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    ip.l3_off = kEthHdrLen;
+    ip.l4_off = uint16_t(ip.l4_off + kEthHdrLen);
+    if (t) clamp_mss(m, ip, t->mss_clamp);
+    c_.event(Event::esp_decrypted);
+    out.commit(m, inner6, in[i].in_pi);
+  }
+  route(out, false);
+}
+
+inline bool Worker::selector_ok(const std::vector<Prefix>& ts, const uint8_t* ip, bool v6) {
+  IpAddr src;
+  src.family = v6 ? 6 : 4;
+  std::memcpy(src.bytes.data(), ip + (v6 ? 8 : 12), v6 ? 16 : 4);
+  for (const auto& p : ts)
+    if (p.contains(src)) return true;
+  return false;
+}
+
+inline void Worker::set_ce(uint8_t* ip, bool v6) {
+  if (v6) {
+    ip[1] |= 0x30;
+    return;
+  }
+  uint16_t old = load_be16(ip);
+  ip[1] |= 3;
+  uint32_t sum = uint16_t(~load_be16(ip + 10)) + uint16_t(~old) + load_be16(ip);
+  store_be16(ip + 10, uint16_t(~csum_fold(sum)));
+}
+
+// Encapsulates one packet for sa with sequence number seq and fills its crypto op.
+inline bool Worker::prepare_out(rte_mbuf* m, SaRt* sa, const Parsed& p, uint64_t seq,
+                                crypto::EspOp& op) {
+  const bool inner6 = p.l3 == L3::kIpv6;
+  const uint32_t inner_len = p.l3_len;
+  uint8_t tos = ip_tos(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off), inner6);
+  bool df = inner6 || p.df;
+  rte_pktmbuf_adj(m, p.l3_off);
+  rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_len));
+  uint32_t pad = esp_pad_len(inner_len, sa->block);
+  auto* tr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(pad + 2 + sa->icv_len)));
+  uint32_t olen = sa->v6 ? 40 : 20, ulen = sa->udp_encap ? 8 : 0;
+  auto* o = tr ? reinterpret_cast<uint8_t*>(
+                     rte_pktmbuf_prepend(m, uint16_t(olen + ulen + 8 + sa->iv_len)))
+               : nullptr;
+  if (!o) {
+    drop(m, Drop::esp_no_room);
+    return false;
+  }
+  esp_write_trailer(tr, pad, inner6 ? kNextIpv6 : kNextIpv4);
+  uint32_t total = m->pkt_len;
+  if (sa->v6) {
+    o[0] = uint8_t(0x60 | tos >> 4);  // DSCP and ECN copied (RFC 6040 normal mode)
+    o[1] = uint8_t(tos << 4);
+    o[2] = o[3] = 0;
+    store_be16(o + 4, uint16_t(total - 40));
+    o[6] = sa->udp_encap ? kProtoUdp : kProtoEsp;
+    o[7] = 64;
+    std::memcpy(o + 8, sa->local_b, 16);
+    std::memcpy(o + 24, sa->remote_b, 16);
+  } else {
+    const auto id = uint16_t(++ip_id_);
+    const uint8_t proto = sa->udp_encap ? kProtoUdp : kProtoEsp;
+    o[0] = 0x45;
+    o[1] = tos;
+    store_be16(o + 2, uint16_t(total));
+    store_be16(o + 4, id);
+    store_be16(o + 6, df ? 0x4000 : 0);
+    o[8] = 64;
+    o[9] = proto;
+    std::memcpy(o + 12, sa->local_b, 4);
+    std::memcpy(o + 16, sa->remote_b, 4);
+    // header checksum from the values, not read back from the header just written (the
+    // byte-wise stores cannot be forwarded to the 16-bit loads: a stall per packet)
+    uint32_t sum = (0x4500u | tos) + uint16_t(total) + id + (df ? 0x4000u : 0u) +
+                   (64u << 8 | proto) + load_be16(sa->local_b) + load_be16(sa->local_b + 2) +
+                   load_be16(sa->remote_b) + load_be16(sa->remote_b + 2);
+    store_be16(o + 10, uint16_t(~csum_fold(sum)));
+  }
+  uint8_t* esp = o + olen + ulen;
+  if (ulen) {
+    uint8_t* u = o + olen;
+    store_be16(u, sa->sport);
+    store_be16(u + 2, sa->dport);
+    store_be16(u + 4, uint16_t(total - olen));
+    u[6] = u[7] = 0;  // IPv4: zero checksum (RFC 3948 2.1); IPv6: filled after encryption
+  }
+  store_be32(esp, sa->spi);
+  store_be32(esp + 4, uint32_t(seq));
+  op = {&sa->crypto, esp, inner_len + pad + 2, uint32_t(seq >> 32), sa->esn, 0};
+  return true;
+}
+
+// Encapsulate and encrypt every collected outbound packet with one engine call, then route
+// the outer packets.
+inline void Worker::esp_out_run() {
+  unsigned n = n_out_;
+  OutEntry* out = out_copy_;
+  std::copy(out_, out_ + n, out);
+  n_out_ = 0;
+  crypto::EspOp* ops = ops_;
+  rte_mbuf* ms[kMaxBurst];
+  bool dfs[kMaxBurst];
+  unsigned k = 0;
+  // Sequence numbers and lifetime counters are shared by the workers: take them once per run
+  // of packets for the same SA (a burst is usually one or a few runs), not once per packet.
+  for (unsigned i = 0; i < n;) {
+    SaRt* sa = out[i].sa;
+    unsigned j = i;
+    uint64_t run_bytes = 0;
+    for (; j < n && out[j].sa == sa; ++j) run_bytes += out[j].p.l3_len;
+    const unsigned run = j - i;
+    unsigned fit = 0;  // how many packets of the run go out
+    uint64_t b0, n0;
+    if (!sa->expired.load(std::memory_order_relaxed)) {
+      if (account(sa, run_bytes, run, &b0, &n0)) {
+        fit = run;
+      } else {  // the run crossed a hard limit: the packets up to that limit still go out
+        for (uint64_t b = b0; fit < run; ++fit) {
+          b += out[i + fit].p.l3_len;
+          if ((sa->hard.packets && n0 + fit + 1 > sa->hard.packets) ||
+              (sa->hard.bytes && b > sa->hard.bytes))
+            break;
         }
-        if (iecn != 3) set_ce(payload, ip.l3 == L3::kIpv6);
       }
-      if (!account(sa, ip.l3_len)) {
+    }
+    bool alive = fit > 0;
+    uint64_t base = alive ? sa->seq.fetch_add(fit, std::memory_order_relaxed) : 0;
+    // sequence numbers past the persisted reservation are never used (a restart would repeat
+    // them); the control thread raises the limit long before traffic gets there
+    const uint64_t limit = sa->seq_limit.load(std::memory_order_acquire);
+    for (unsigned r = 0; r < run; ++r, ++i) {
+      rte_mbuf* m = out[i].m;
+      const Parsed& p = out[i].p;
+      uint64_t seq = base + 1 + r;
+      if (r == fit) alive = false;
+      // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
+      if (alive && ((!sa->esn && seq > 0xffffffffull) || seq == 0)) {
+        if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
+        alive = false;
+      }
+      if (!alive) {
         sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
         continue;
       }
-      // decapsulate: [eth][outer][udp][esp][iv] inner [pad][icv] -> [eth] inner
-      rte_pktmbuf_adj(m, uint16_t(payload - rte_pktmbuf_mtod(m, uint8_t*)));
-      rte_pktmbuf_trim(m, uint16_t(m->pkt_len - ip.l3_len));
-      auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
-      store_be16(eth + 12, ip.l3 == L3::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
-      ip.l3_off = kEthHdrLen;
-      ip.l4_off = uint16_t(ip.l4_off + kEthHdrLen);
-      if (t) clamp_mss(m, ip, t->mss_clamp);
-      c_.event(Event::esp_decrypted);
-      out.commit(m, inner6, in[i].in_pi);
+      if (seq > limit) {
+        sa_drop(sa, SaDrop::seq_unreserved, m, Drop::esp_seq_unreserved);
+        continue;
+      }
+      if (prepare_out(m, sa, p, seq, ops[k])) {
+        ms[k] = m;
+        dfs[k] = p.l3 == L3::kIpv6 || p.df;
+        ++k;
+      }
     }
-    route(out, false);
   }
-
-  static bool selector_ok(const std::vector<Prefix>& ts, const uint8_t* ip, bool v6) {
-    IpAddr src;
-    src.family = v6 ? 6 : 4;
-    std::memcpy(src.bytes.data(), ip + (v6 ? 8 : 12), v6 ? 16 : 4);
-    for (const auto& p : ts)
-      if (p.contains(src)) return true;
-    return false;
-  }
-
-  static void set_ce(uint8_t* ip, bool v6) {
-    if (v6) {
-      ip[1] |= 0x30;
-      return;
+  engine_->encrypt_burst(ops, k);
+  RouteBatch& outer = esp_batch_;
+  for (unsigned i = 0; i < k; ++i) {
+    rte_mbuf* m = ms[i];
+    if (ops[i].status != crypto::kOk) {
+      drop(m, Drop::esp_crypto_error);
+      continue;
     }
-    uint16_t old = load_be16(ip);
-    ip[1] |= 3;
-    uint32_t sum = uint16_t(~load_be16(ip + 10)) + uint16_t(~old) + load_be16(ip);
-    store_be16(ip + 10, uint16_t(~csum_fold(sum)));
-  }
-
-  // Encapsulates one packet for sa with sequence number seq and fills its crypto op.
-  bool prepare_out(rte_mbuf* m, SaRt* sa, const Parsed& p, uint64_t seq, crypto::EspOp& op) {
-    const bool inner6 = p.l3 == L3::kIpv6;
-    const uint32_t inner_len = p.l3_len;
-    uint8_t tos = ip_tos(rte_pktmbuf_mtod_offset(m, const uint8_t*, p.l3_off), inner6);
-    bool df = inner6 || p.df;
-    rte_pktmbuf_adj(m, p.l3_off);
-    rte_pktmbuf_trim(m, uint16_t(m->pkt_len - inner_len));
-    uint32_t pad = esp_pad_len(inner_len, sa->block);
-    auto* tr = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(pad + 2 + sa->icv_len)));
-    uint32_t olen = sa->v6 ? 40 : 20, ulen = sa->udp_encap ? 8 : 0;
-    auto* o = tr ? reinterpret_cast<uint8_t*>(
-                       rte_pktmbuf_prepend(m, uint16_t(olen + ulen + 8 + sa->iv_len)))
-                 : nullptr;
-    if (!o) {
+    uint8_t* o = rte_pktmbuf_mtod(m, uint8_t*);
+    const bool v6 = (o[0] >> 4) == 6;
+    if (v6 && o[6] == kProtoUdp) {  // IPv6 needs a real UDP checksum
+      uint8_t* u = o + 40;
+      uint32_t ulen = m->pkt_len - 40;
+      uint16_t c = icmp6_checksum(o, u, ulen, kProtoUdp);
+      store_be16(u + 6, c == 0 ? 0xffff : c);
+    }
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
+    if (!eth) {
       drop(m, Drop::esp_no_room);
-      return false;
+      continue;
     }
-    esp_write_trailer(tr, pad, inner6 ? kNextIpv6 : kNextIpv4);
-    uint32_t total = m->pkt_len;
-    if (sa->v6) {
-      o[0] = uint8_t(0x60 | tos >> 4);  // DSCP and ECN copied (RFC 6040 normal mode)
-      o[1] = uint8_t(tos << 4);
-      o[2] = o[3] = 0;
-      store_be16(o + 4, uint16_t(total - 40));
-      o[6] = sa->udp_encap ? kProtoUdp : kProtoEsp;
-      o[7] = 64;
-      std::memcpy(o + 8, sa->local_b, 16);
-      std::memcpy(o + 24, sa->remote_b, 16);
-    } else {
-      const auto id = uint16_t(++ip_id_);
-      const uint8_t proto = sa->udp_encap ? kProtoUdp : kProtoEsp;
-      o[0] = 0x45;
-      o[1] = tos;
-      store_be16(o + 2, uint16_t(total));
-      store_be16(o + 4, id);
-      store_be16(o + 6, df ? 0x4000 : 0);
-      o[8] = 64;
-      o[9] = proto;
-      std::memcpy(o + 12, sa->local_b, 4);
-      std::memcpy(o + 16, sa->remote_b, 4);
-      // header checksum from the values, not read back from the header just written (the
-      // byte-wise stores cannot be forwarded to the 16-bit loads: a stall per packet)
-      uint32_t sum = (0x4500u | tos) + uint16_t(total) + id + (df ? 0x4000u : 0u) +
-                     (64u << 8 | proto) + load_be16(sa->local_b) + load_be16(sa->local_b + 2) +
-                     load_be16(sa->remote_b) + load_be16(sa->remote_b + 2);
-      store_be16(o + 10, uint16_t(~csum_fold(sum)));
-    }
-    uint8_t* esp = o + olen + ulen;
-    if (ulen) {
-      uint8_t* u = o + olen;
-      store_be16(u, sa->sport);
-      store_be16(u + 2, sa->dport);
-      store_be16(u + 4, uint16_t(total - olen));
-      u[6] = u[7] = 0;  // IPv4: zero checksum (RFC 3948 2.1); IPv6: filled after encryption
-    }
-    store_be32(esp, sa->spi);
-    store_be32(esp + 4, uint32_t(seq));
-    op = {&sa->crypto, esp, inner_len + pad + 2, uint32_t(seq >> 32), sa->esn, 0};
-    return true;
+    store_be16(eth + 12, v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
+    Parsed& op = outer.slot(v6);
+    op.l3 = v6 ? L3::kIpv6 : L3::kIpv4;
+    op.l3_off = kEthHdrLen;
+    op.l3_hdr_len = v6 ? 40 : 20;
+    op.l3_len = uint16_t(m->pkt_len - kEthHdrLen);
+    op.l4_proto = v6 ? o[6] : o[9];
+    op.l4_off = uint16_t(kEthHdrLen + op.l3_hdr_len);
+    op.ttl = 64;
+    op.df = dfs[i];
+    op.outer = true;
+    c_.event(Event::esp_encrypted);
+    outer.commit(m, v6, 0);
   }
+  route(outer, true);
+}
 
-  // Encapsulate and encrypt every collected outbound packet with one engine call, then route
-  // the outer packets.
-  void esp_out_run() {
-    unsigned n = n_out_;
-    OutEntry* out = out_copy_;
-    std::copy(out_, out_ + n, out);
-    n_out_ = 0;
-    crypto::EspOp* ops = ops_;
-    rte_mbuf* ms[kMaxBurst];
-    bool dfs[kMaxBurst];
-    unsigned k = 0;
-    // Sequence numbers and lifetime counters are shared by the workers: take them once per run
-    // of packets for the same SA (a burst is usually one or a few runs), not once per packet.
-    for (unsigned i = 0; i < n;) {
-      SaRt* sa = out[i].sa;
-      unsigned j = i;
-      uint64_t run_bytes = 0;
-      for (; j < n && out[j].sa == sa; ++j) run_bytes += out[j].p.l3_len;
-      const unsigned run = j - i;
-      unsigned fit = 0;  // how many packets of the run go out
-      uint64_t b0, n0;
-      if (!sa->expired.load(std::memory_order_relaxed)) {
-        if (account(sa, run_bytes, run, &b0, &n0)) {
-          fit = run;
-        } else {  // the run crossed a hard limit: the packets up to that limit still go out
-          for (uint64_t b = b0; fit < run; ++fit) {
-            b += out[i + fit].p.l3_len;
-            if ((sa->hard.packets && n0 + fit + 1 > sa->hard.packets) ||
-                (sa->hard.bytes && b > sa->hard.bytes))
-              break;
-          }
-        }
-      }
-      bool alive = fit > 0;
-      uint64_t base = alive ? sa->seq.fetch_add(fit, std::memory_order_relaxed) : 0;
-      // sequence numbers past the persisted reservation are never used (a restart would repeat
-      // them); the control thread raises the limit long before traffic gets there
-      const uint64_t limit = sa->seq_limit.load(std::memory_order_acquire);
-      for (unsigned r = 0; r < run; ++r, ++i) {
-        rte_mbuf* m = out[i].m;
-        const Parsed& p = out[i].p;
-        uint64_t seq = base + 1 + r;
-        if (r == fit) alive = false;
-        // never wrap the sequence number (RFC 4303 3.3.3): the SA ends instead
-        if (alive && ((!sa->esn && seq > 0xffffffffull) || seq == 0)) {
-          if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
-          alive = false;
-        }
-        if (!alive) {
-          sa_drop(sa, SaDrop::expired, m, Drop::esp_sa_expired);
-          continue;
-        }
-        if (seq > limit) {
-          sa_drop(sa, SaDrop::seq_unreserved, m, Drop::esp_seq_unreserved);
-          continue;
-        }
-        if (prepare_out(m, sa, p, seq, ops[k])) {
-          ms[k] = m;
-          dfs[k] = p.l3 == L3::kIpv6 || p.df;
-          ++k;
-        }
-      }
-    }
-    engine_->encrypt_burst(ops, k);
-    RouteBatch& outer = esp_batch_;
-    for (unsigned i = 0; i < k; ++i) {
-      rte_mbuf* m = ms[i];
-      if (ops[i].status != crypto::kOk) {
-        drop(m, Drop::esp_crypto_error);
-        continue;
-      }
-      uint8_t* o = rte_pktmbuf_mtod(m, uint8_t*);
-      const bool v6 = (o[0] >> 4) == 6;
-      if (v6 && o[6] == kProtoUdp) {  // IPv6 needs a real UDP checksum
-        uint8_t* u = o + 40;
-        uint32_t ulen = m->pkt_len - 40;
-        uint16_t c = icmp6_checksum(o, u, ulen, kProtoUdp);
-        store_be16(u + 6, c == 0 ? 0xffff : c);
-      }
-      auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEthHdrLen));
-      if (!eth) {
-        drop(m, Drop::esp_no_room);
-        continue;
-      }
-      store_be16(eth + 12, v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
-      Parsed& op = outer.slot(v6);
-      op.l3 = v6 ? L3::kIpv6 : L3::kIpv4;
-      op.l3_off = kEthHdrLen;
-      op.l3_hdr_len = v6 ? 40 : 20;
-      op.l3_len = uint16_t(m->pkt_len - kEthHdrLen);
-      op.l4_proto = v6 ? o[6] : o[9];
-      op.l4_off = uint16_t(kEthHdrLen + op.l3_hdr_len);
-      op.ttl = 64;
-      op.df = dfs[i];
-      op.outer = true;
-      c_.event(Event::esp_encrypted);
-      outer.commit(m, v6, 0);
-    }
-    route(outer, true);
+// Runs the stages that packets of this burst were queued for, until none is left (a packet
+// may go rx -> decrypt -> route -> encrypt -> route; bounded against loops).
+inline void Worker::drain() {
+  for (int round = 0; round < 4 && (n_in_ || n_out_ || n_gen_); ++round) {
+    if (n_in_) esp_in_run();
+    if (n_out_) esp_out_run();
+    if (n_gen_) route_generated();
   }
+  for (unsigned i = 0; i < n_in_; ++i) drop(in_[i].m, Drop::tunnel_loop);
+  for (unsigned i = 0; i < n_out_; ++i) drop(out_[i].m, Drop::tunnel_loop);
+  for (unsigned i = 0; i < n_gen_; ++i) drop(gen_[i], Drop::tunnel_loop);
+  n_in_ = n_out_ = n_gen_ = 0;
+}
 
-  // Runs the stages that packets of this burst were queued for, until none is left (a packet
-  // may go rx -> decrypt -> route -> encrypt -> route; bounded against loops).
-  void drain() {
-    for (int round = 0; round < 4 && (n_in_ || n_out_ || n_gen_); ++round) {
-      if (n_in_) esp_in_run();
-      if (n_out_) esp_out_run();
-      if (n_gen_) route_generated();
-    }
-    for (unsigned i = 0; i < n_in_; ++i) drop(in_[i].m, Drop::tunnel_loop);
-    for (unsigned i = 0; i < n_out_; ++i) drop(out_[i].m, Drop::tunnel_loop);
-    for (unsigned i = 0; i < n_gen_; ++i) drop(gen_[i], Drop::tunnel_loop);
-    n_in_ = n_out_ = n_gen_ = 0;
+// Routes one packet given its FIB next-hop id. originated: written by the host kernel or
+// built here (no TTL decrement, no ICMP errors about it).
+inline void Worker::forward(rte_mbuf* m, const Parsed& p, uint32_t nhid, uint16_t in_pi,
+                            bool originated) {
+  const NextHop& nh = rt_->nexthops[nhid];
+  switch (nh.kind) {
+    case NhKind::kLocal:
+      if (originated) return drop(m, Drop::exception_unsupported);
+      return to_me(m, p, in_pi);
+    case NhKind::kTunnel:
+      return to_tunnel(m, p, nh.tunnel, in_pi, originated);
+    case NhKind::kTunnelGroup:
+      if (nh.n_members == 0) return drop(m, Drop::no_route);
+      return to_tunnel(m, p, nh.members[flow_hash(m, p) % nh.n_members], in_pi, originated);
+    case NhKind::kNone:
+      if (!originated)
+        icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4Unreach : kIcmp6Unreach, 0, 0);
+      return drop(m, Drop::no_route);
+    case NhKind::kBlackhole:
+      return drop(m, Drop::blackhole);
+    case NhKind::kConnected:
+    case NhKind::kVia:
+      break;
   }
-
-  // Routes one packet given its FIB next-hop id. originated: written by the host kernel or
-  // built here (no TTL decrement, no ICMP errors about it).
-  void forward(rte_mbuf* m, const Parsed& p, uint32_t nhid, uint16_t in_pi, bool originated) {
-    const NextHop& nh = rt_->nexthops[nhid];
-    switch (nh.kind) {
-      case NhKind::kLocal:
-        if (originated) return drop(m, Drop::exception_unsupported);
-        return to_me(m, p, in_pi);
-      case NhKind::kTunnel:
-        return to_tunnel(m, p, nh.tunnel, in_pi, originated);
-      case NhKind::kTunnelGroup:
-        if (nh.n_members == 0) return drop(m, Drop::no_route);
-        return to_tunnel(m, p, nh.members[flow_hash(m, p) % nh.n_members], in_pi, originated);
-      case NhKind::kNone:
-        if (!originated)
-          icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4Unreach : kIcmp6Unreach, 0, 0);
-        return drop(m, Drop::no_route);
-      case NhKind::kBlackhole:
-        return drop(m, Drop::blackhole);
-      case NhKind::kConnected:
-      case NhKind::kVia:
-        break;
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
+  if (!originated) {
+    if (p.ttl <= 1) {
+      icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
+      return drop(m, Drop::ttl_exceeded);
     }
-    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_off);
-    if (!originated) {
-      if (p.ttl <= 1) {
-        icmp_error(m, p, in_pi, p.l3 == L3::kIpv4 ? kIcmp4TimeExceeded : kIcmp6TimeExceeded, 0, 0);
-        return drop(m, Drop::ttl_exceeded);
-      }
-    }
-    uint16_t mtu = rt_->ports[nh.port].mtu;
-    if (p.l3_len > mtu) {
-      if (p.l3 == L3::kIpv4 && !p.df) {
-        if (!originated) ipv4_dec_ttl(ip);
-        return fragment4(m, p, nh, mtu);
-      }
-      if (!originated) {
-        if (p.l3 == L3::kIpv4)
-          icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, mtu);
-        else
-          icmp_error(m, p, in_pi, kIcmp6TooBig, 0, mtu);
-      }
-      return drop(m, Drop::mtu_exceeded);
+  }
+  uint16_t mtu = rt_->ports[nh.port].mtu;
+  if (p.l3_len > mtu) {
+    if (p.l3 == L3::kIpv4 && !p.df) {
+      if (!originated) ipv4_dec_ttl(ip);
+      return fragment4(m, p, nh, mtu);
     }
     if (!originated) {
       if (p.l3 == L3::kIpv4)
-        ipv4_dec_ttl(ip);
+        icmp_error(m, p, in_pi, kIcmp4Unreach, kIcmp4CodeFragNeeded, mtu);
       else
-        ip[7]--;
+        icmp_error(m, p, in_pi, kIcmp6TooBig, 0, mtu);
     }
-    emit(m, p, nh);
+    return drop(m, Drop::mtu_exceeded);
   }
-
-  // Bulk FIB lookups for classified IPv4/IPv6 packets, then forward each.
-  void route(RouteBatch& b, bool originated) {
-    const FibCopy* fib = rt_->fib->active();
-    const unsigned n4 = b.n4, n6 = b.n6;
-    rte_mbuf** m4 = b.m4;
-    rte_mbuf** m6 = b.m6;
-    const Parsed* p4 = b.p4;
-    const Parsed* p6 = b.p6;
-    const uint16_t* in4 = b.in4;
-    const uint16_t* in6 = b.in6;
-    b.n4 = b.n6 = 0;
-    if (n4) {
-      uint32_t ips[kMaxBurst];
-      uint64_t nhs[kMaxBurst];
-      for (unsigned i = 0; i < n4; ++i)
-        ips[i] = load_be32(rte_pktmbuf_mtod_offset(m4[i], const uint8_t*, p4[i].l3_off + 16));
-      rte_fib_lookup_bulk(fib->v4, ips, nhs, n4);
-      for (unsigned i = 0; i < n4; ++i)
-        forward(m4[i], p4[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in4[i], originated);
-    }
-    if (n6) {
-      uint8_t ips[kMaxBurst][16];
-      uint64_t nhs[kMaxBurst];
-      for (unsigned i = 0; i < n6; ++i)
-        std::memcpy(ips[i], rte_pktmbuf_mtod_offset(m6[i], const uint8_t*, p6[i].l3_off + 24), 16);
-      rte_fib6_lookup_bulk(fib->v6, ips, nhs, n6);
-      for (unsigned i = 0; i < n6; ++i)
-        forward(m6[i], p6[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in6[i], originated);
-    }
+  if (!originated) {
+    if (p.l3 == L3::kIpv4)
+      ipv4_dec_ttl(ip);
+    else
+      ip[7]--;
   }
+  emit(m, p, nh);
+}
 
-  // Routes the ICMP errors generated while processing a burst (they never generate more).
-  void route_generated() {
-    while (n_gen_) {
-      RouteBatch& b = gen_batch_;
-      unsigned n = n_gen_;
-      rte_mbuf* gen[kMaxBurst];
-      std::memcpy(gen, gen_, n * sizeof(gen[0]));
-      n_gen_ = 0;
-      for (unsigned i = 0; i < n; ++i) {
-        Parsed p;
-        parse_frame(rte_pktmbuf_mtod(gen[i], const uint8_t*), gen[i]->data_len, p);
-        b.add(gen[i], p, 0);
-      }
-      route(b, true);
-    }
+// Bulk FIB lookups for classified IPv4/IPv6 packets, then forward each.
+inline void Worker::route(RouteBatch& b, bool originated) {
+  const FibCopy* fib = rt_->fib->active();
+  const unsigned n4 = b.n4, n6 = b.n6;
+  rte_mbuf** m4 = b.m4;
+  rte_mbuf** m6 = b.m6;
+  const Parsed* p4 = b.p4;
+  const Parsed* p6 = b.p6;
+  const uint16_t* in4 = b.in4;
+  const uint16_t* in6 = b.in6;
+  b.n4 = b.n6 = 0;
+  if (n4) {
+    uint32_t ips[kMaxBurst];
+    uint64_t nhs[kMaxBurst];
+    for (unsigned i = 0; i < n4; ++i)
+      ips[i] = load_be32(rte_pktmbuf_mtod_offset(m4[i], const uint8_t*, p4[i].l3_off + 16));
+    rte_fib_lookup_bulk(fib->v4, ips, nhs, n4);
+    for (unsigned i = 0; i < n4; ++i)
+      forward(m4[i], p4[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in4[i], originated);
   }
+  if (n6) {
+    uint8_t ips[kMaxBurst][16];
+    uint64_t nhs[kMaxBurst];
+    for (unsigned i = 0; i < n6; ++i)
+      std::memcpy(ips[i], rte_pktmbuf_mtod_offset(m6[i], const uint8_t*, p6[i].l3_off + 24), 16);
+    rte_fib6_lookup_bulk(fib->v6, ips, nhs, n6);
+    for (unsigned i = 0; i < n6; ++i)
+      forward(m6[i], p6[i], nhs[i] < kMaxNextHops ? uint32_t(nhs[i]) : 0, in6[i], originated);
+  }
+}
 
-  void process(uint16_t pi, rte_mbuf** pkts, unsigned n, bool count_rx) {
-    const PortRt& port = rt_->ports[pi];
-    const bool from_kernel = port.exception;
-    RouteBatch& b = rx_batch_;
-    rte_mbuf* ctl[kMaxBurst];
-    unsigned nc = 0;
-    uint64_t bytes = 0;
-
+// Routes the ICMP errors generated while processing a burst (they never generate more).
+inline void Worker::route_generated() {
+  while (n_gen_) {
+    RouteBatch& b = gen_batch_;
+    unsigned n = n_gen_;
+    rte_mbuf* gen[kMaxBurst];
+    std::memcpy(gen, gen_, n * sizeof(gen[0]));
+    n_gen_ = 0;
     for (unsigned i = 0; i < n; ++i) {
-      if (i + 2 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
-      rte_mbuf* m = pkts[i];
-      bytes += m->pkt_len;
-      if (m->nb_segs != 1) {
-        drop(m, Drop::runt);
-        continue;
-      }
-      const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-      const bool v6 = m->data_len >= kEthHdrLen && load_be16(f + 12) == kEtherTypeIpv6;
-      Parsed& p = b.slot(v6);  // committed below if the packet is to be routed
-      ParseResult r = parse_frame(f, m->data_len, p);
-      if (!r.is_ok()) {
-        drop(m, from_kernel && r.reason == Drop::unknown_ethertype ? Drop::exception_unsupported
-                                                                   : r.reason);
-        continue;
-      }
-      if (from_kernel) {
-        if (p.l3 == L3::kArp) {
-          drop(m, Drop::exception_unsupported);
-          continue;
-        }
-        c_.event(Event::from_exception);
-      } else if (!(f[0] & 1) &&
-                 !rte_is_same_ether_addr(reinterpret_cast<const rte_ether_addr*>(f), &port.mac)) {
-        drop(m, Drop::not_for_us_l2);
-        continue;
-      }
+      Parsed p;
+      parse_frame(rte_pktmbuf_mtod(gen[i], const uint8_t*), gen[i]->data_len, p);
+      b.add(gen[i], p, 0);
+    }
+    route(b, true);
+  }
+}
+
+inline void Worker::process(uint16_t pi, rte_mbuf** pkts, unsigned n, bool count_rx) {
+  const PortRt& port = rt_->ports[pi];
+  const bool from_kernel = port.exception;
+  RouteBatch& b = rx_batch_;
+  rte_mbuf* ctl[kMaxBurst];
+  unsigned nc = 0;
+  uint64_t bytes = 0;
+
+  for (unsigned i = 0; i < n; ++i) {
+    if (i + 2 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+    rte_mbuf* m = pkts[i];
+    bytes += m->pkt_len;
+    if (m->nb_segs != 1) {
+      drop(m, Drop::runt);
+      continue;
+    }
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const bool v6 = m->data_len >= kEthHdrLen && load_be16(f + 12) == kEtherTypeIpv6;
+    Parsed& p = b.slot(v6);  // committed below if the packet is to be routed
+    ParseResult r = parse_frame(f, m->data_len, p);
+    if (!r.is_ok()) {
+      drop(m, from_kernel && r.reason == Drop::unknown_ethertype ? Drop::exception_unsupported
+                                                                 : r.reason);
+      continue;
+    }
+    if (from_kernel) {
       if (p.l3 == L3::kArp) {
-        if (!control_allowed(pi)) {
-          drop(m, Drop::control_rate_limited);
-          continue;
-        }
-        c_.event(Event::arp_to_control);
-        ctl[nc++] = m;
+        drop(m, Drop::exception_unsupported);
         continue;
       }
-      // trim Ethernet padding so lengths below are the IP lengths
-      uint32_t want = uint32_t(p.l3_off) + p.l3_len;
-      if (m->data_len > want) rte_pktmbuf_trim(m, uint16_t(m->data_len - want));
-      if (p.l3 == L3::kIpv4) {
-        uint8_t d0 = f[p.l3_off + 16];
-        if (d0 >= 224) {  // multicast, class E, limited broadcast
-          drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
-          continue;
-        }
-        b.commit(m, v6, pi);
-      } else {
-        bool mcast = f[p.l3_off + 24] == 0xff;
-        if (p.l4_proto == 58 && !from_kernel && p.l4_off < m->data_len) {
-          uint8_t type = f[p.l4_off];
-          if (type == 135 || type == 136) {  // neighbour solicitation / advertisement
-            if (!nd_acceptable(f, p, port)) {
-              drop(m, Drop::nd_invalid);
-              continue;
-            }
-            if (!control_allowed(pi)) {
-              drop(m, Drop::control_rate_limited);
-              continue;
-            }
-            c_.event(Event::nd_to_control);
-            ctl[nc++] = m;
+      c_.event(Event::from_exception);
+    } else if (!(f[0] & 1) &&
+               !rte_is_same_ether_addr(reinterpret_cast<const rte_ether_addr*>(f), &port.mac)) {
+      drop(m, Drop::not_for_us_l2);
+      continue;
+    }
+    if (p.l3 == L3::kArp) {
+      if (!control_allowed(pi)) {
+        drop(m, Drop::control_rate_limited);
+        continue;
+      }
+      c_.event(Event::arp_to_control);
+      ctl[nc++] = m;
+      continue;
+    }
+    // trim Ethernet padding so lengths below are the IP lengths
+    uint32_t want = uint32_t(p.l3_off) + p.l3_len;
+    if (m->data_len > want) rte_pktmbuf_trim(m, uint16_t(m->data_len - want));
+    if (p.l3 == L3::kIpv4) {
+      uint8_t d0 = f[p.l3_off + 16];
+      if (d0 >= 224) {  // multicast, class E, limited broadcast
+        drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
+        continue;
+      }
+      b.commit(m, v6, pi);
+    } else {
+      bool mcast = f[p.l3_off + 24] == 0xff;
+      if (p.l4_proto == 58 && !from_kernel && p.l4_off < m->data_len) {
+        uint8_t type = f[p.l4_off];
+        if (type == 135 || type == 136) {  // neighbour solicitation / advertisement
+          if (!nd_acceptable(f, p, port)) {
+            drop(m, Drop::nd_invalid);
             continue;
           }
-        }
-        if (mcast) {
-          drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
+          if (!control_allowed(pi)) {
+            drop(m, Drop::control_rate_limited);
+            continue;
+          }
+          c_.event(Event::nd_to_control);
+          ctl[nc++] = m;
           continue;
         }
-        b.commit(m, v6, pi);
       }
-    }
-    if (count_rx) {
-      bump(c_.ports[pi].rx_packets, n);
-      bump(c_.ports[pi].rx_bytes, bytes);
-    }
-
-    if (nc) {
-      for (unsigned i = 0; i < nc; ++i) {
-        hold_meta(ctl[i])->family = 0;  // a protocol packet for the control thread, not held
-        hold_meta(ctl[i])->port = pi;
+      if (mcast) {
+        drop(m, from_kernel ? Drop::exception_unsupported : Drop::multicast);
+        continue;
       }
-      unsigned q =
-          rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc, nullptr);
-      for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
+      b.commit(m, v6, pi);
     }
-    route(b, from_kernel);
-    drain();
+  }
+  if (count_rx) {
+    bump(c_.ports[pi].rx_packets, n);
+    bump(c_.ports[pi].rx_bytes, bytes);
   }
 
-  Runtime* rt_;
-  uint16_t q_;
-  unsigned lcore_;
-  LcoreCounters& c_;
-  TxBuf tx_[kMaxPorts];
-  struct OutEntry {
-    rte_mbuf* m;
-    SaRt* sa;
-    Parsed p;
-  };
-  struct InEntry {
-    rte_mbuf* m;
-    SaRt* sa;
-    uint64_t seq;
-    EspLoc loc;
-    uint16_t in_pi;
-    uint8_t outer_ecn;
-  };
-  std::unique_ptr<crypto::Engine> engine_;
-  // Per-stage scratch, constructed once (local arrays of these types would be initialised on
-  // every call). Stages do not nest into themselves, so one set per stage suffices.
-  RouteBatch rx_batch_, esp_batch_, gen_batch_;
-  crypto::EspOp ops_[kMaxBurst];
-  OutEntry out_[kMaxBurst];
-  unsigned n_out_ = 0;
-  InEntry in_[kMaxBurst];
-  unsigned n_in_ = 0;
-  InEntry in_copy_[kMaxBurst];
-  OutEntry out_copy_[kMaxBurst];
-  uint16_t ip_id_ = 0;
-  PollItem polls_[kMaxPolls];
-  unsigned n_polls_ = 0;
-  rte_mbuf* gen_[kMaxBurst];
-  unsigned n_gen_ = 0;
-  uint64_t tsc_hz_, icmp_tokens_, icmp_last_;
-  struct CtlBucket {
-    uint64_t tokens = 0, last = 0;
-  };
-  CtlBucket ctl_bucket_[kMaxPorts];
-};
+  if (nc) {
+    for (unsigned i = 0; i < nc; ++i) {
+      hold_meta(ctl[i])->family = 0;  // a protocol packet for the control thread, not held
+      hold_meta(ctl[i])->port = pi;
+    }
+    unsigned q =
+        rte_ring_mp_enqueue_burst(rt_->to_control, reinterpret_cast<void**>(ctl), nc, nullptr);
+    for (unsigned i = q; i < nc; ++i) drop(ctl[i], Drop::control_ring_full);
+  }
+  route(b, from_kernel);
+  drain();
+}
 
 }  // namespace
 
