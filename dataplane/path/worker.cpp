@@ -1,5 +1,6 @@
 #include "dataplane/path/worker.h"
 
+#include "dataplane/path/esp_common.h"
 #include "dataplane/path/forward.h"
 #include "dataplane/path/stages.h"
 #include "dataplane/path/tx.h"
@@ -85,51 +86,6 @@ inline bool Worker::nd_acceptable(const uint8_t* f, const Parsed& p, const PortR
   for (const auto& a : port.addrs)
     if (a.addr.is_v6() && std::memcmp(a.addr.bytes.data(), dst, 16) == 0) return true;
   return false;
-}
-
-inline void Worker::sa_drop(SaRt* sa, SaDrop sd, rte_mbuf* m, Drop d) {
-  sa->drops[size_t(sd)].fetch_add(1, std::memory_order_relaxed);
-  drop(m, d);
-}
-
-inline void Worker::sa_event(SaRt* sa, SaEvent e) {
-  uintptr_t v = uintptr_t(sa->id) << 8 | uintptr_t(e);
-  rte_ring_mp_enqueue(rt_->sa_events, reinterpret_cast<void*>(v));
-}
-
-// Byte/packet lifetimes (RFC 4301 4.4.2.1); returns false once the hard limit is passed.
-// b0/n0 (optional): the SA's bytes and packets before these.
-inline bool Worker::account(SaRt* sa, uint64_t bytes, uint64_t packets, uint64_t* b0,
-                            uint64_t* n0) {
-  uint64_t b, n;
-  if (sa->inbound) {
-    // one writer per inbound SA (its owner worker): plain stores, no locked instructions
-    b = sa->bytes.load(std::memory_order_relaxed) + bytes;
-    n = sa->packets.load(std::memory_order_relaxed) + packets;
-    sa->bytes.store(b, std::memory_order_relaxed);
-    sa->packets.store(n, std::memory_order_relaxed);
-  } else {
-    b = sa->bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    n = sa->packets.fetch_add(packets, std::memory_order_relaxed) + packets;
-  }
-  if (b0) *b0 = b - bytes;
-  if (n0) *n0 = n - packets;
-  // soft first: a run of packets may cross both limits at once
-  if (((sa->soft.bytes && b > sa->soft.bytes) || (sa->soft.packets && n > sa->soft.packets)) &&
-      !sa->soft_fired.load(std::memory_order_relaxed) && !sa->soft_fired.exchange(1))
-    sa_event(sa, SaEvent::kSoftExpired);
-  if ((sa->hard.bytes && b > sa->hard.bytes) || (sa->hard.packets && n > sa->hard.packets)) {
-    if (!sa->expired.exchange(1)) sa_event(sa, SaEvent::kHardExpired);
-    return false;
-  }
-  return true;
-}
-
-inline void Worker::clamp_mss(rte_mbuf* m, const Parsed& p, uint16_t mss) {
-  if (!mss || p.l4_proto != kProtoTcp || p.fragment) return;
-  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-  if (tcp_clamp_mss(f + p.l4_off, uint32_t(p.l3_off + p.l3_len - p.l4_off), mss))
-    c_.event(Event::mss_clamped);
 }
 
 // A packet for one of the gateway's addresses: ESP for a local SA is consumed here,
