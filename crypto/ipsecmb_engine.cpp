@@ -24,7 +24,6 @@ const char* arch_name(uint32_t arch) {
   }
 }
 
-std::atomic<bool> g_arch_logged{false};
 
 }  // namespace
 
@@ -35,8 +34,6 @@ std::unique_ptr<Engine> Engine::create(bool check_jobs) {
   if (m == nullptr) return nullptr;
   init_mb_mgr_auto(m, nullptr);
   if (imb_get_errno(m) != 0 || m->used_arch != km->used_arch) {
-    std::fprintf(stderr, "espgw crypto: IPsec-MB manager init failed (%s)\n",
-                 imb_get_strerror(imb_get_errno(m)));
     free_mb_mgr(m);
     return nullptr;
   }
@@ -56,10 +53,6 @@ std::unique_ptr<Engine> Engine::create(bool check_jobs) {
   std::memset(e->scratch_, 0, sizeof(Scratch) * kMaxChunk);
   e->check_jobs_ = check_jobs;
   e->submit_ = check_jobs ? m->submit_burst : m->submit_burst_nocheck;
-  if (!g_arch_logged.exchange(true)) {
-    std::fprintf(stderr, "espgw crypto: intel-ipsec-mb %s, code path %s\n", imb_get_version_str(),
-                 arch_name(m->used_arch));
-  }
   return e;
 }
 
@@ -70,6 +63,8 @@ Engine::~Engine() {
   }
   if (mgr_ != nullptr) free_mb_mgr(mgr_);
 }
+
+const char* Engine::version() { return imb_get_version_str(); }
 
 const char* Engine::arch() const { return arch_name(mgr_->used_arch); }
 

@@ -70,6 +70,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   const char* arch() const;  // "AVX512", "AVX2", "AVX", "SSE", "NOAESNI"
+  static const char* version();  // the IPsec-MB library version
 
   // Return the number of ops with status kOk. Ops are not reordered.
   unsigned encrypt_burst(EspOp* ops, unsigned n);

@@ -16,6 +16,7 @@
 #include <cstdio>
 
 #include "crypto/ipsecmb_engine.h"
+#include "dataplane/log.h"
 #include "dataplane/path/worker.h"
 #include "dataplane/port.h"
 #include "dataplane/runtime.h"
@@ -105,7 +106,8 @@ bool Dataplane::Impl::init(std::string* err) {
   if (auto probe = crypto::Engine::create(); !probe)
     return *err = "the IPsec-MB engine cannot be set up on this CPU", false;
   else
-    std::printf("espgw: crypto engine: IPsec-MB %s\n", probe->arch());
+    logging::logf(logging::Level::kInfo, "crypto engine: IPsec-MB %s, code path %s",
+                  crypto::Engine::version(), probe->arch());
 
   fib = std::make_unique<Fib>();
   if (!fib->init("espgw_fib", socket, cfg.max_routes_v4, cfg.max_routes_v6, rt->qsbr, err))
@@ -118,7 +120,7 @@ bool Dataplane::Impl::init(std::string* err) {
 
   neigh = std::make_unique<Neighbors>(*rt);
   routes = std::make_unique<RouteTable>(*rt, *neigh);
-  sas = std::make_unique<SaTable>(*rt);
+  sas = std::make_unique<SaTable>(*rt, &events);
   if (!neigh->init(cfg.max_neighbors, err)) return false;
   if (!sas->init(err)) return false;
   routes->tunnel_name = [this](uint32_t id) {
@@ -332,9 +334,10 @@ void Dataplane::poll(uint64_t now_ms) {
     for (unsigned i = 0; i < n; ++i) d.neigh->receive(static_cast<rte_mbuf*>(objs[i]), now_ms);
     if (n < 64) break;
   }
+  d.sas->drain_worker_events();
   if (now_ms >= d.next_tick_ms) {
     d.neigh->tick(now_ms);
-    d.sas->tick(now_ms, d.events);
+    d.sas->tick(now_ms);
     d.next_tick_ms = now_ms + 100;
     bump(d.counters->lcore[rte_lcore_id()].polls);
   }

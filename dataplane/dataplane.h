@@ -230,10 +230,12 @@ bool parse_mac(const std::string& s, std::array<uint8_t, 6>& out);
 enum class EventKind : uint8_t {
   kSaSoftExpired,  // soft lifetime (bytes, packets or seconds) reached: rekey
   kSaHardExpired,  // hard lifetime or sequence space used up: the SA drops everything now
+  kTunnelUp,       // the tunnel has a live outbound SA (again)
+  kTunnelDown,     // it has none (deleted, expired or never bound)
 };
 struct DpEvent {
   EventKind kind;
-  uint32_t sa = 0;  // SA id
+  uint32_t sa = 0;  // SA id (SA events)
   uint32_t spi = 0;
   bool inbound = false;
   uint32_t tunnel = 0;
@@ -316,6 +318,7 @@ class Dataplane {
   // The control thread's share of the data plane's work, from its loop: packets the workers
   // handed over (ARP, ND, packets waiting for a neighbour; bounded per call), neighbour timers
   // (every ~100 ms), seconds-based SA lifetimes. Events go to the stream.
+  // Tunnel up/down events are raised when the tunnel's sender changes (bind, delete, expiry).
   void poll(uint64_t now_ms);
   // Moves the pending events to out (appended); returns how many.
   size_t drain_events(std::vector<DpEvent>& out);

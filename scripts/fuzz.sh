@@ -24,7 +24,7 @@ sources() {
     keyfile) echo tests/fuzz/keyfile_fuzz.cpp control/model/key_file.cpp ;;
     api) echo tests/fuzz/api_fuzz.cpp control/api/server.cpp ;;
     seqstore) echo tests/fuzz/seqstore_fuzz.cpp control/state/seq_store.cpp ;;
-    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{dataplane,port,telemetry}.cpp dataplane/tables/*.cpp dataplane/path/*.cpp crypto/*.cpp ;;
+    worker) echo tests/fuzz/worker_fuzz.cpp dataplane/{dataplane,log,port,telemetry}.cpp dataplane/tables/*.cpp dataplane/path/*.cpp crypto/*.cpp ;;
   esac
 }
 libs() {

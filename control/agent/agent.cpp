@@ -8,6 +8,7 @@
 
 #include "control/agent/bgp_service.h"
 #include "control/agent/ike_service.h"
+#include "dataplane/log.h"
 
 namespace espgw::agent {
 
@@ -47,15 +48,15 @@ bool Agent::install_static_tunnels(std::string* err) {
                     path + "); configure a new outbound key",
              false;
     if (used > t.outbound.seq_start)
-      std::fprintf(stderr,
-                   "espgw: tunnel %s: outbound sequence numbers continue above %llu (reserved "
-                   "before the last stop; a (key, nonce) pair is never used twice)\n",
-                   t.name.c_str(), (unsigned long long)used);
+      logging::logf(logging::Level::kWarning,
+                    "tunnel %s: outbound sequence numbers continue above %llu (reserved "
+                    "before the last stop; a (key, nonce) pair is never used twice)",
+                    t.name.c_str(), (unsigned long long)used);
     if (!t.esn && max_seq - start < (max_seq >> 4))
-      std::fprintf(stderr,
-                   "espgw: tunnel %s: %llu outbound sequence numbers left for this key; rotate "
-                   "the key or enable esn\n",
-                   t.name.c_str(), (unsigned long long)(max_seq - start));
+      logging::logf(logging::Level::kWarning,
+                    "tunnel %s: %llu outbound sequence numbers left for this key; rotate "
+                    "the key or enable esn",
+                    t.name.c_str(), (unsigned long long)(max_seq - start));
     uint64_t limit = state::SeqStore::next_reservation(start, t.esn, max_seq);
     seq_store_.set(k, limit);
     keep.insert(k);
@@ -90,10 +91,10 @@ bool Agent::install_static_tunnels(std::string* err) {
     in.key_len = t.inbound.key.size();
     in.replay_window = t.anti_replay ? t.replay_window : 0;
     if (!t.anti_replay)
-      std::fprintf(stderr,
-                   "espgw: WARNING: tunnel %s: anti-replay is off (anti_replay: false): replayed "
-                   "ESP packets are accepted\n",
-                   t.name.c_str());
+      logging::logf(logging::Level::kWarning,
+                    "tunnel %s: anti-replay is off (anti_replay: false): replayed ESP packets "
+                    "are accepted",
+                    t.name.c_str());
     uint32_t out_id = dp_.add_sa(out, err);
     if (!out_id) return *err = "tunnel " + t.name + " outbound SA: " + *err, false;
     static_out_[ti++].sa = out_id;
@@ -132,10 +133,8 @@ void Agent::extend_seq_reservations(uint64_t now_ms) {
   if (raise.empty()) return;
   std::string err;
   if (!seq_store_.flush(&err)) {
-    if (now_ms >= seq_flush_error_ms_) {
-      std::fprintf(stderr, "espgw: cannot extend sequence reservations: %s\n", err.c_str());
-      seq_flush_error_ms_ = now_ms + 10000;
-    }
+    logging::limited("seq_store_flush", now_ms, logging::Level::kError,
+                     "cannot extend sequence reservations: " + err, 1, 10000);
     return;
   }
   for (auto [sa, next] : raise) dp_.raise_seq_limit(sa, next);
@@ -192,12 +191,16 @@ void Agent::handle_events() {
   events_.clear();
   if (!dp_.drain_events(events_)) return;
   for (const auto& e : events_) {
-    const char* what = e.kind == dp::EventKind::kSaSoftExpired ? "soft" : "hard";
-    std::printf("espgw: SA %u (SPI %s) %s lifetime%s reached\n", e.sa, hex_spi(e.spi).c_str(),
-                what, e.by_time ? " (seconds)" : "");
+    if (e.kind == dp::EventKind::kTunnelUp || e.kind == dp::EventKind::kTunnelDown) {
+      logging::logf(logging::Level::kInfo, "tunnel %s %s", dp_.tunnel_name(e.tunnel).c_str(),
+                    e.kind == dp::EventKind::kTunnelUp ? "up" : "down");
+    } else {
+      const char* what = e.kind == dp::EventKind::kSaSoftExpired ? "soft" : "hard";
+      logging::logf(logging::Level::kInfo, "SA %u (SPI %s) %s lifetime%s reached", e.sa,
+                    hex_spi(e.spi).c_str(), what, e.by_time ? " (seconds)" : "");
+    }
     for (auto& s : services_) s->on_dp_event(e);
   }
-  std::fflush(stdout);
 }
 
 void Agent::run(const std::atomic<bool>& stop) {

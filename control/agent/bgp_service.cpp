@@ -19,6 +19,7 @@
 #include "control/bgp/format.h"
 #include "control/bgp/speaker.h"
 #include "control/agent/sockaddr.h"
+#include "dataplane/log.h"
 
 namespace espgw::agent {
 
@@ -95,6 +96,7 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   struct PeerInfo {
     std::string connection;  // its tunnel is named like the connection (IKE) ...
     IpAddr address;
+    uint32_t tunnel = 0;     // ... and its id is learned from the first up event
   };
 
   uint32_t default_max_prefixes() const {
@@ -102,8 +104,18 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
     return uint32_t(std::min<uint64_t>(uint64_t(d.max_routes_v4) + d.max_routes_v6, UINT32_MAX));
   }
   bool resolve(const bgp::Path& path, NhSpec& nh, std::string* why) const;
-  uint32_t live_tunnel(const std::string& name) const;
-  std::vector<uint32_t> tunnel_signature() const;
+  uint32_t live(uint32_t tunnel) const { return tunnel && dp_.tunnel_up(tunnel) ? tunnel : 0; }
+  // A tunnel went up or down (the data plane's event stream): every learned route is resolved
+  // again (down: its routes leave the FIB or its ECMP group; up again: they come back).
+  void on_dp_event(const dp::DpEvent& e) override {
+    if (e.kind != dp::EventKind::kTunnelUp && e.kind != dp::EventKind::kTunnelDown) return;
+    tunnels_changed_ = true;
+    if (e.kind == dp::EventKind::kTunnelUp) {
+      const std::string name = dp_.tunnel_name(e.tunnel);
+      for (auto& [id, pi] : peer_info_)
+        if (pi.connection == name) pi.tunnel = e.tunnel;
+    }
+  }
   void flush_tx(bgp::ConnId c);
   void drop(bgp::ConnId c, uint64_t now);  // the transport failed: tell the speaker
   void register_commands();
@@ -124,10 +136,9 @@ class BgpService : public Service, public bgp::Transport, public bgp::FibSink {
   std::set<Prefix> unresolved_;  // selected routes without a usable next hop (retried)
   std::map<Prefix, NhSpec> installed_;
   uint64_t next_retry_ = 0;
-  std::vector<uint32_t> tunnel_sig_;
+  bool tunnels_changed_ = false;
   uint64_t fib_errors_ = 0;
   std::string last_fib_error_;
-  uint64_t next_fib_log_ = 0, fib_log_suppressed_ = 0;
 };
 
 bool BgpService::init(std::string* err) {
@@ -143,10 +154,7 @@ bool BgpService::init(std::string* err) {
   sc.local.router_id = local_.is_v4() ? local_.v4_host()
                        : inst.public_ip.is_v4() ? inst.public_ip.v4_host() : 1;
   sc.originate = gw.address_spaces;
-  sc.log = [](const std::string& line) {
-    std::printf("espgw: bgp: %s\n", line.c_str());
-    std::fflush(stdout);
-  };
+  sc.log = [](const std::string& line) { logging::info("bgp: " + line); };
   speaker_ = std::make_unique<bgp::Speaker>(sc, *this, this);
   for (const auto& conn : cfg_.connections) {
     if (!conn.enable_bgp) continue;
@@ -189,7 +197,7 @@ bool BgpService::init(std::string* err) {
             if (a.addr.is_v4() && !pc.next_hop_v4 && local_.is_v6()) pc.next_hop_v4 = a.addr;
           }
     bgp::PeerId id = speaker_->add_peer(pc);
-    peer_info_[id] = {conn.name, pc.address};
+    peer_info_[id] = {conn.name, pc.address, dp_.tunnel_by_name(conn.name)};
   }
 
   listen_fd_ = ::socket(local_.is_v4() ? AF_INET : AF_INET6,
@@ -204,9 +212,8 @@ bool BgpService::init(std::string* err) {
     return *err = "bgp: listen on " + local_.str() + ":179: " + strerror(errno), false;
   register_commands();
   speaker_->start(monotonic_ms());
-  std::printf("espgw: bgp: AS %u, peering address %s, %zu peer(s)\n", gw.asn, local_.str().c_str(),
-              peer_info_.size());
-  std::fflush(stdout);
+  logging::logf(logging::Level::kInfo, "bgp: AS %u, peering address %s, %zu peer(s)", gw.asn,
+                local_.str().c_str(), peer_info_.size());
   return true;
 }
 
@@ -345,11 +352,12 @@ void BgpService::tick(uint64_t now) {
   speaker_->tick(now);
   for (auto& [id, s] : socks_)
     if (!s.connecting && s.tx_head < s.tx.size()) flush_tx(id);
-  if (now >= next_retry_) {  // tunnels up/down, unresolved routes (e.g. the tunnel came later)
+  // Tunnels up/down (at once), unresolved routes (every second: e.g. a connected next hop).
+  if (tunnels_changed_ || now >= next_retry_) {
     next_retry_ = now + 1000;
     std::set<Prefix> retry;
-    if (auto sig = tunnel_signature(); sig != tunnel_sig_) {
-      tunnel_sig_ = std::move(sig);
+    if (tunnels_changed_) {
+      tunnels_changed_ = false;
       for (const auto& [p, e] : speaker_->rib().entries()) retry.insert(p);
     }
     retry.merge(unresolved_);
@@ -368,22 +376,7 @@ void BgpService::tick(uint64_t now) {
 
 // ---- FIB -----------------------------------------------------------------------------------
 
-// A tunnel by name if it exists and can send (an IKE tunnel without a live outbound SA is down).
-uint32_t BgpService::live_tunnel(const std::string& name) const {
-  uint32_t id = dp_.tunnel_by_name(name);
-  return id && dp_.tunnel_up(id) ? id : 0;
-}
 
-// The tunnels BGP next hops can resolve through, and whether each is up: when this changes,
-// every learned route is resolved again (tunnel down: its routes leave the FIB or its ECMP
-// group; tunnel up again: they come back).
-std::vector<uint32_t> BgpService::tunnel_signature() const {
-  std::vector<uint32_t> sig;
-  for (const auto& [id, pi] : peer_info_) sig.push_back(live_tunnel(pi.connection));
-  for (const auto& r : cfg_.instance.routes)
-    if (!r.tunnel.empty()) sig.push_back(live_tunnel(r.tunnel));
-  return sig;
-}
 
 // The next hop of a learned route: the tunnel of the connection it was learned over (IKE names
 // tunnels after connections), else a static route's tunnel covering the BGP next hop or the
@@ -393,7 +386,7 @@ bool BgpService::resolve(const bgp::Path& path, NhSpec& nh, std::string* why) co
   if (it == peer_info_.end()) return *why = "unknown peer", false;
   const PeerInfo& pi = it->second;
   nh = {};
-  if (uint32_t t = live_tunnel(pi.connection)) {
+  if (uint32_t t = live(pi.tunnel)) {
     nh.kind = NhKind::kTunnel;
     nh.tunnel = t;
     return true;
@@ -404,7 +397,7 @@ bool BgpService::resolve(const bgp::Path& path, NhSpec& nh, std::string* why) co
       if (!r.tunnel.empty() && r.prefix.contains(target) && (!bestr || r.prefix.len > bestr->prefix.len))
         bestr = &r;
     if (bestr) {
-      if (uint32_t t = live_tunnel(bestr->tunnel)) {
+      if (uint32_t t = live(dp_.tunnel_by_name(bestr->tunnel))) {  // static: exists from the start
         nh.kind = NhKind::kTunnel;
         nh.tunnel = t;
         return true;
@@ -478,18 +471,8 @@ void BgpService::fib_commit() {
     // a peer can cause one per UPDATE, so the log line is rate-limited.
     ++fib_errors_;
     last_fib_error_ = err;
-    const uint64_t now = monotonic_ms();
-    if (now >= next_fib_log_) {
-      next_fib_log_ = now + 10000;
-      std::fprintf(stderr, "espgw: bgp: routes not installed: %s%s\n", err.c_str(),
-                   fib_log_suppressed_
-                       ? (" (" + std::to_string(fib_log_suppressed_) + " similar lines suppressed)")
-                             .c_str()
-                       : "");
-      fib_log_suppressed_ = 0;
-    } else {
-      ++fib_log_suppressed_;
-    }
+    logging::limited("bgp_fib", monotonic_ms(), logging::Level::kWarning,
+                     "bgp: routes not installed: " + err, 1, 10000);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "control/agent/sockaddr.h"
+#include "dataplane/log.h"
 
 namespace espgw::agent {
 
@@ -40,7 +41,7 @@ api::Json stats_json(const ike::SaStats& s) { return {{"packets", s.packets}, {"
 
 void random_or_die(uint8_t* p, size_t n) {
   if (RAND_bytes(p, int(n)) != 1) {
-    std::fprintf(stderr, "espgw: ike: RAND_bytes failed: no secure randomness, stopping\n");
+    logging::error("ike: RAND_bytes failed: no secure randomness, stopping");
     std::abort();
   }
 }
@@ -90,16 +91,12 @@ bool IkeService::init(std::string* err) {
   env.send_keepalive = [this](const ike::Endpoint& f, const ike::Endpoint& t) {
     send(f, t, ike::Bytes{0xff}, true);
   };
-  env.log = [](const std::string& line) {
-    std::printf("espgw: ike: %s\n", line.c_str());
-    std::fflush(stdout);
-  };
+  env.log = [](const std::string& line) { logging::info("ike: " + line); };
   ike::Tunables tun;
   tun.initiate_jitter_ms = 500;
   daemon_ = std::make_unique<ike::Daemon>(std::move(env), *this, tun);
   daemon_->on_event = [this](const std::string& c, ike::ConnEvent e) {
-    std::printf("espgw: ike: connection %s: %s\n", c.c_str(), ike::to_string(e));
-    std::fflush(stdout);
+    logging::logf(logging::Level::kInfo, "ike: connection %s: %s", c.c_str(), ike::to_string(e));
   };
   for (const auto& c : cfg.connections) {
     auto cc = ike::conn_from_model(cfg, c, err);
@@ -227,6 +224,8 @@ bool IkeService::add_sa(const std::string& conn, const ike::ChildSaSpec& s, std:
   p.remote_ts = s.remote_ts;
   p.hard.bytes = s.hard_bytes;
   p.hard.packets = s.hard_packets;
+  p.soft.bytes = s.soft_bytes;
+  p.soft.packets = s.soft_packets;
   uint32_t id = dp_.add_sa(p, err);
   if (!id) return false;
   if (!c.tunnel) {
@@ -294,6 +293,8 @@ bool IkeService::move_sa(const std::string& conn, uint32_t spi, const ike::Endpo
   p.seq_start = seq;
   p.hard.bytes = s.hard_bytes;
   p.hard.packets = s.hard_packets;
+  p.soft.bytes = s.soft_bytes;
+  p.soft.packets = s.soft_packets;
   // lifetimes by volume go on counting where the old SA was
   p.bytes_start = old.bytes;
   p.packets_start = old.packets;
@@ -333,6 +334,17 @@ void IkeService::del_sa(const std::string& conn, uint32_t spi, bool inbound) {
   }
 }
 
+// The data plane's lifetime events for the SAs of this service's connections: the daemon rekeys
+// on soft, deletes on hard.
+void IkeService::on_dp_event(const dp::DpEvent& e) {
+  if (e.kind != dp::EventKind::kSaSoftExpired && e.kind != dp::EventKind::kSaHardExpired) return;
+  auto it = sa_ids_.find({e.spi, e.inbound});
+  if (it == sa_ids_.end() || it->second != e.sa) return;  // not ours (a static tunnel's)
+  const std::string conn = dp_.tunnel_name(e.tunnel);
+  if (conns_.count(conn))
+    daemon_->on_child_lifetime(conn, e.spi, e.inbound, e.kind == dp::EventKind::kSaHardExpired);
+}
+
 ike::SaStats IkeService::sa_stats(const std::string&, uint32_t spi, bool inbound) {
   auto it = sa_ids_.find({spi, inbound});
   if (it == sa_ids_.end()) return {};
@@ -349,8 +361,8 @@ void IkeService::connection_up(const std::string& conn) {
   for (const auto& p : c.routes)
     if (!dp_.route_add(p, dp::RouteSource::kConnection,
                        dp::NhSpec{dp::NhKind::kTunnel, 0, {}, c.tunnel}, &err))
-      std::printf("espgw: ike: %s: route %s: %s\n", conn.c_str(), p.str().c_str(), err.c_str());
-  if (!dp_.route_commit(&err)) std::printf("espgw: ike: %s: routes: %s\n", conn.c_str(), err.c_str());
+      logging::warning("ike: " + conn + ": route " + p.str() + ": " + err);
+  if (!dp_.route_commit(&err)) logging::warning("ike: " + conn + ": routes: " + err);
   c.routed = true;
   std::fflush(stdout);
 }
@@ -361,7 +373,7 @@ void IkeService::connection_down(const std::string& conn) {
   ConnRt& c = it->second;
   for (const auto& p : c.routes) dp_.route_del(p, dp::RouteSource::kConnection);
   std::string err;
-  if (!dp_.route_commit(&err)) std::printf("espgw: ike: %s: routes: %s\n", conn.c_str(), err.c_str());
+  if (!dp_.route_commit(&err)) logging::warning("ike: " + conn + ": routes: " + err);
   c.routed = false;
   std::fflush(stdout);
 }

@@ -27,6 +27,7 @@ class IkeService : public Service, public ike::Kernel {
   std::vector<int> fds() const override;
   void on_readable(int fd, uint64_t now_ms) override;
   void tick(uint64_t now_ms) override;
+  void on_dp_event(const dp::DpEvent& e) override;
 
   // ike::Kernel
   uint32_t alloc_spi() override;

@@ -17,6 +17,7 @@
 #include "control/agent/agent.h"
 #include "control/model/config.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/log.h"
 #include "dataplane/sizing.h"
 
 namespace {
@@ -120,8 +121,18 @@ int fail(const std::string& msg) {
 
 }  // namespace
 
+// The one place that writes the log: info to stdout, warnings and errors to stderr, a line at a
+// time (a supervisor or the tests read them as they come).
+static void log_sink(espgw::logging::Level l, const std::string& line) {
+  using espgw::logging::Level;
+  FILE* f = l >= Level::kWarning ? stderr : stdout;
+  std::fprintf(f, "espgw: %s%s\n", l == Level::kWarning ? "WARNING: " : "", line.c_str());
+  std::fflush(f);
+}
+
 int main(int argc, char** argv) {
   using namespace espgw;
+  logging::set_sink(log_sink);
   std::string config_path;
   bool check_only = false;
   std::vector<std::string> extra;

@@ -376,8 +376,7 @@ AttrsPtr Speaker::export_attrs(const Peer& to, const Prefix& p) {
   const Path* best = rib_.best(p);
   if (!best || !best->attrs) return nullptr;
   if (best->peer == to.id()) return nullptr;  // never back to the peer it came from
-  if (is_default(p) && best->peer != kLocalPeer && !cfg_.export_default &&
-      !to.config().advertise_default)
+  if (is_default(p) && best->peer != kLocalPeer && !to.config().advertise_default)
     return nullptr;
   if (!to.family_enabled(family_of(p))) return nullptr;
   const PathAttrs& src = *best->attrs;

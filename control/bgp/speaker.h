@@ -9,7 +9,7 @@
 // Export (to each peer): our address spaces, and transit: the best route learned from one peer
 // goes to the others with our ASN prepended and next hop self, never back to the peer it came
 // from nor to a peer whose ASN is already in the path, a learned default route only to peers
-// configured for it (PeerConfig::advertise_default or SpeakerConfig::export_default),
+// configured for it (PeerConfig::advertise_default),
 // NO_EXPORT / NO_ADVERTISE honoured, MED and LOCAL_PREF not passed on.
 #pragma once
 
@@ -30,7 +30,6 @@ namespace espgw::bgp {
 struct SpeakerConfig {
   LocalSpeaker local;
   std::vector<Prefix> originate;  // the gateway's address spaces
-  bool export_default = false;    // announce 0.0.0.0/0 and ::/0 learned from a peer to all
   unsigned max_paths = 8;         // multipath (ECMP) width
   // Operator log lines ("peer site (10.52.255.253): Established -> Idle: hold timer expired"),
   // at most kLogBurst per peer per kLogWindowMs; unset = no log.

@@ -281,6 +281,28 @@ void Daemon::send_plain_error(const Endpoint& local, const Endpoint& remote, con
 
 // ---- Child SAs in the kernel ----
 
+// hard * (100 - margin) / 100 without overflowing for limits near 2^64; 0 (unlimited) stays 0.
+uint64_t Daemon::soft_limit(uint64_t hard) const {
+  uint64_t keep = 100 - tun_.rekey_margin_pct;
+  return hard / 100 * keep + hard % 100 * keep / 100;
+}
+
+void Daemon::on_child_lifetime(const std::string& conn, uint32_t spi, bool inbound, bool hard) {
+  for (auto& [id, sa] : sas_) {
+    if (!sa || sa->conn->name != conn) continue;
+    ChildSa* c = inbound ? sa->child_by_in(spi) : sa->child_by_out(spi);
+    if (!c || c->state != ChildState::kInstalled) continue;
+    if (!hard) {
+      c->soft_reached = true;  // tick_sa queues the rekey
+    } else if (!c->rekeying) {
+      set_error(*sa, "Child SA " + hex32(c->spi_in) + " reached its hard lifetime");
+      c->rekeying = true;
+      sa->tm.queue(make_child_delete({c->spi_in}));
+    }
+    return;
+  }
+}
+
 bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we_initiated,
                            bool out_pending) {
   const ConnConfig& cfg = *sa.conn;
@@ -298,6 +320,8 @@ bool Daemon::install_child(IkeSa& sa, ChildSa& c, const ChildKeys& keys, bool we
   in.esn = c.suite.esn == esn::kYes;
   in.replay_window = cfg.replay_window;
   in.remote_ts = ts_prefixes(c.ts_remote);
+  in.soft_bytes = soft_limit(cfg.child_lifetime_bytes);
+  in.soft_packets = soft_limit(cfg.child_lifetime_packets);
   std::string err;
   if (!kernel_.add_sa(cfg.name, in, &err)) {
     set_error(sa, "installing inbound SA " + hex32(c.spi_in) + ": " + err);
@@ -331,6 +355,8 @@ bool Daemon::install_pending_out(IkeSa& sa, ChildSa& c) {
   out.esn = c.suite.esn == esn::kYes;
   out.hard_bytes = sa.conn->child_lifetime_bytes;
   out.hard_packets = sa.conn->child_lifetime_packets;
+  out.soft_bytes = soft_limit(out.hard_bytes);
+  out.soft_packets = soft_limit(out.hard_packets);
   std::string err;
   bool ok = kernel_.add_sa(sa.conn->name, out, &err);
   c.key_out = Secret();
@@ -811,27 +837,13 @@ void Daemon::tick_sa(IkeSa& sa, uint64_t now) {
   if (!sa.established()) return;
   for (auto& c : sa.children) {
     if (c.state != ChildState::kInstalled || c.rekeying) continue;
-    bool soft_bytes = false, soft_packets = false;
-    if (sa.conn->child_lifetime_bytes || sa.conn->child_lifetime_packets) {
-      SaStats o = kernel_.sa_stats(sa.conn->name, c.spi_out, false);
-      SaStats i = kernel_.sa_stats(sa.conn->name, c.spi_in, true);
-      // hard * (100 - margin) / 100 without overflowing for limits near 2^64.
-      auto soft = [&](uint64_t hard) {
-        uint64_t keep = 100 - tun_.rekey_margin_pct;
-        return hard / 100 * keep + hard % 100 * keep / 100;
-      };
-      if (uint64_t b = sa.conn->child_lifetime_bytes)
-        soft_bytes = o.bytes >= soft(b) || i.bytes >= soft(b);
-      if (uint64_t p = sa.conn->child_lifetime_packets)
-        soft_packets = o.packets >= soft(p) || i.packets >= soft(p);
-    }
     if (c.expire_ms && now >= c.expire_ms) {  // rekeying kept failing: the SA ends here
       set_error(sa, "Child SA " + hex32(c.spi_in) + " expired without a successful rekey");
       c.rekeying = true;
       sa.tm.queue(make_child_delete({c.spi_in}));
       continue;
     }
-    if (now >= c.rekey_ms || soft_bytes || soft_packets) {
+    if (now >= c.rekey_ms || c.soft_reached) {
       c.rekeying = true;
       sa.tm.queue(make_child_rekey(c.spi_in));
     }

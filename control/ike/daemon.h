@@ -88,6 +88,9 @@ class Daemon {
   void add_connection(ConnConfig c);
   void receive(const Endpoint& local, const Endpoint& remote, ByteView msg);
   void tick();
+  // The data plane reached a Child SA's soft limit (bytes or packets: rekey) or its hard limit
+  // (the SA drops everything now: it is deleted, and re-created if the connection is wanted).
+  void on_child_lifetime(const std::string& conn, uint32_t spi, bool inbound, bool hard);
 
   // Operator actions (espgwctl, tests).
   bool initiate(const std::string& conn);
@@ -181,6 +184,7 @@ class Daemon {
   void start(ConnState& cs);
   void destroy(IkeSa& sa);
   void tick_sa(IkeSa& sa, uint64_t now);
+  uint64_t soft_limit(uint64_t hard) const;
   ConnState* conn_state(const std::string& name);
   const ConnState* conn_state(const std::string& name) const;
   ConnStatus status_of(const ConnState& cs) const;

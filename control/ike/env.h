@@ -51,6 +51,8 @@ struct ChildSaSpec {
   uint32_t replay_window = 1024;
   uint64_t hard_bytes = 0;      // 0 = unlimited
   uint64_t hard_packets = 0;    // 0 = unlimited
+  // The data plane reports reaching these (Daemon::on_child_lifetime): the daemon rekeys.
+  uint64_t soft_bytes = 0, soft_packets = 0;  // 0 = none
   // Inbound: the inner source addresses the peer may send from (its negotiated traffic
   // selectors, RFC 4301 5.2); anything else is dropped. Empty = not restricted.
   std::vector<Prefix> remote_ts;

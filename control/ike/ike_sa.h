@@ -52,6 +52,7 @@ struct ChildSa {
   uint32_t replaces_spi_out = 0;  // rekey: the outbound SPI of the SA this one replaces
   uint64_t last_in_packets = 0;   // inbound packet count at the last liveness check
   bool rekeying = false;          // a rekey task for it is queued or active
+  bool soft_reached = false;      // the data plane reported its soft byte/packet limit
   // Created by the peer in a rekey collision we won (2.8.1): the peer deletes it; its outbound
   // SA is never installed (the peer never installed the matching inbound SA).
   bool redundant = false;

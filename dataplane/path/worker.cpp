@@ -5,6 +5,8 @@
 // here only, so the whole worker is this one translation unit (see stages.h).
 #include "dataplane/path/worker.h"
 
+#include "dataplane/log.h"
+
 #include "dataplane/path/classify.h"
 #include "dataplane/path/esp_common.h"
 #include "dataplane/path/esp_in.h"
@@ -31,7 +33,8 @@ inline Worker::Worker(Runtime* rt, unsigned index)
 
 inline void Worker::run() {
   if (!engine_) {
-    std::fprintf(stderr, "espgw: worker %u: cannot set up the crypto engine; stopping\n", q_);
+    // before the loop: a worker that cannot encrypt stops the gateway
+    logging::logf(logging::Level::kError, "worker %u: cannot set up the crypto engine; stopping", q_);
     rt_->running.store(false);
     return;
   }

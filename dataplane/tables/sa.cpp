@@ -146,14 +146,19 @@ bool SaTable::del_sa(uint32_t id) {
   sa->expired.store(1, std::memory_order_release);
   int32_t pos = -1;
   if (sa->inbound) pos = rte_hash_del_key(rt_.spi_hash, &sa->spi);
+  TunnelRt* lost = nullptr;
   for (auto& t : tunnels_)
-    if (t && t->out.load() == sa) t->out.store(nullptr, std::memory_order_release);
+    if (t && t->out.load() == sa) {
+      t->out.store(nullptr, std::memory_order_release);
+      lost = t.get();
+    }
   // No worker may still hold the pointer once every worker has passed a quiescent state.
   rte_rcu_qsbr_synchronize(rt_.qsbr, RTE_QSBR_THRID_INVALID);
   if (pos >= 0) rte_hash_free_key_with_position(rt_.spi_hash, pos);
   sas_[id] = nullptr;
   delete sa;
   free_sas_.push_back(id);
+  report(lost);
   return true;
 }
 
@@ -204,14 +209,27 @@ bool SaTable::bind_tunnel(uint32_t tid, uint32_t said, std::string* err, bool se
   if (!sa->inbound && send) {
     SaRt* old = t->out.exchange(sa, std::memory_order_acq_rel);
     (void)old;  // the caller deletes the old SA when it is done with it (make-before-break)
+    report(t);
   }
   return true;
 }
 
-void SaTable::tick(uint64_t now_ms, std::vector<DpEvent>& events) {
-  auto event = [&](EventKind k, const SaRt& sa, bool by_time = false) {
-    events.push_back({k, sa.id, sa.spi, sa.inbound, sa.tunnel, by_time});
-  };
+void SaTable::event(EventKind k, const SaRt& sa, bool by_time) {
+  if (events_) events_->push_back({k, sa.id, sa.spi, sa.inbound, sa.tunnel, by_time});
+}
+
+void SaTable::report(TunnelRt* t) {
+  if (!t) return;
+  const SaRt* out = t->out.load(std::memory_order_acquire);
+  bool up = out && !out->expired.load(std::memory_order_acquire);
+  if (up == t->reported_up) return;
+  t->reported_up = up;
+  if (events_)
+    events_->push_back({up ? EventKind::kTunnelUp : EventKind::kTunnelDown, out ? out->id : 0,
+                        out ? out->spi : 0, false, t->id, false});
+}
+
+void SaTable::drain_worker_events() {
   // lifetime events the workers raised (bytes, packets, sequence space)
   void* ev[32];
   unsigned n;
@@ -220,20 +238,27 @@ void SaTable::tick(uint64_t now_ms, std::vector<DpEvent>& events) {
       uintptr_t v = reinterpret_cast<uintptr_t>(ev[i]);
       uint32_t id = uint32_t(v >> 8);
       auto kind = SaEvent(v & 0xff);
-      if (SaRt* sa = this->sa(id))
+      if (SaRt* sa = this->sa(id)) {
         event(kind == SaEvent::kSoftExpired ? EventKind::kSaSoftExpired : EventKind::kSaHardExpired,
               *sa);
+        if (kind == SaEvent::kHardExpired && !sa->inbound) report(tunnel(sa->tunnel));
+      }
     }
   }
+}
+
+void SaTable::tick(uint64_t now_ms) {
   for (uint32_t id = 1; id < next_sa_; ++id) {
     SaRt* sa = sas_[id];
     if (!sa) continue;
     uint64_t age_s = (now_ms - ctl_[id].created_ms) / 1000;
-    if (ctl_[id].hard_seconds && age_s >= ctl_[id].hard_seconds && !sa->expired.exchange(1))
+    if (ctl_[id].hard_seconds && age_s >= ctl_[id].hard_seconds && !sa->expired.exchange(1)) {
       event(EventKind::kSaHardExpired, *sa, true);
-    else if (ctl_[id].soft_seconds && age_s >= ctl_[id].soft_seconds &&
-             !sa->soft_fired.exchange(1))
+      if (!sa->inbound) report(tunnel(sa->tunnel));
+    } else if (ctl_[id].soft_seconds && age_s >= ctl_[id].soft_seconds &&
+               !sa->soft_fired.exchange(1)) {
       event(EventKind::kSaSoftExpired, *sa, true);
+    }
   }
 }
 

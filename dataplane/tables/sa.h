@@ -70,12 +70,14 @@ struct alignas(64) TunnelRt {
   uint16_t mss_clamp = 0;                // 0 = off
   uint16_t mtu = 1400;                   // inner MTU: larger packets get ICMP/fragmentation
   std::vector<Prefix> remote_ts;         // inner sources accepted from the peer (empty = any)
+  bool reported_up = false;              // control thread: the last up/down event raised
 };
 
 // Control-thread owner of SAs and tunnels.
 class SaTable {
  public:
-  explicit SaTable(Runtime& rt) : rt_(rt) {}
+  // Events (SA lifetimes, tunnel up/down) are appended to *events.
+  SaTable(Runtime& rt, std::vector<DpEvent>* events) : rt_(rt), events_(events) {}
   ~SaTable();
   bool init(std::string* err);
 
@@ -91,9 +93,10 @@ class SaTable {
   TunnelRt* tunnel(uint32_t id) const;
   uint32_t tunnel_by_name(const std::string& name) const;
 
-  // Lifetime events from the workers and seconds-based lifetimes, appended to events; call
-  // about every 100 ms.
-  void tick(uint64_t now_ms, std::vector<DpEvent>& events);
+  // Lifetime events from the workers (call every loop pass: the ring is bounded).
+  void drain_worker_events();
+  // Seconds-based lifetimes; call about every 100 ms.
+  void tick(uint64_t now_ms);
 
   SaStats stats(uint32_t id) const;
   std::vector<SaView> view() const;
@@ -105,7 +108,11 @@ class SaTable {
     uint32_t soft_seconds = 0, hard_seconds = 0;
     crypto::Algo algo;
   };
+  void event(EventKind k, const SaRt& sa, bool by_time = false);
+  void report(TunnelRt* t);  // raises up/down if the tunnel's liveness changed
+
   Runtime& rt_;
+  std::vector<DpEvent>* events_;
   std::vector<SaRt*> sas_ = std::vector<SaRt*>(kMaxSas, nullptr);
   std::vector<SaCtl> ctl_ = std::vector<SaCtl>(kMaxSas);
   std::vector<std::unique_ptr<TunnelRt>> tunnels_;  // index = id; [0] unused

@@ -44,6 +44,7 @@ struct Installed {
   bool esn = false;
   std::vector<Prefix> remote_ts;
   IpAddr remote;
+  uint64_t soft_bytes = 0, soft_packets = 0;
 };
 
 class FakeKernel : public Kernel {
@@ -60,7 +61,7 @@ class FakeKernel : public Kernel {
     m[s.spi] = {s.inbound,    s.algo,         Bytes(s.key->data(), s.key->data() + s.key->size()),
                 s.udp_encap,  s.local.port,   s.remote.port,
                 s.hard_bytes, s.hard_packets, s.esn,
-                s.remote_ts,  s.remote.addr};
+                s.remote_ts,  s.remote.addr, s.soft_bytes, s.soft_packets};
     if (!s.inbound) current_out = s.spi, outs.push_back(s.spi);
     ++adds;
     return true;
@@ -1258,21 +1259,28 @@ TEST_F(Pair, ChildRekeyOnPacketLifetime) {
   connect();
   uint32_t first = a.kernel.current_out;
   EXPECT_EQ(a.kernel.out[first].hard_packets, 100000u);            // the data plane's hard limit
+  EXPECT_EQ(a.kernel.out[first].soft_packets, 90000u);             // and its soft limit (90%)
+  EXPECT_EQ(a.kernel.in.begin()->second.soft_packets, 90000u);      // inbound packets count too
   EXPECT_EQ(b.kernel.out[b.kernel.current_out].hard_packets, 0u);  // B: no packet limit
-  a.kernel.stats[{first, false}].packets = 80000;  // below the soft limit (90%)
-  run_for(2000);
+  EXPECT_EQ(b.kernel.out[b.kernel.current_out].soft_packets, 0u);
+  run_for(2000);  // no event from the data plane: nothing happens
   EXPECT_EQ(a.kernel.current_out, first);
-  a.kernel.stats[{first, false}].packets = 90001;
+  a.d->on_child_lifetime("to-b", first, false, false);  // the data plane: soft limit reached
   run_for(tun.drain_ms + 500);
   EXPECT_NE(a.kernel.current_out, first);
   EXPECT_EQ(a.kernel.in.size(), 1u);
   expect_keys_match();
-  // Inbound packets count too.
+  // An inbound SA's soft event rekeys too.
   uint32_t second_in = a.kernel.in.begin()->first, second_out = a.kernel.current_out;
-  a.kernel.stats[{second_in, true}].packets = 95000;
+  a.d->on_child_lifetime("to-b", second_in, true, false);
   run_for(tun.drain_ms + 500);
   EXPECT_NE(a.kernel.current_out, second_out);
   expect_keys_match();
+  // A hard event for an SA that is not rekeying: it is deleted (and, wanted, made again).
+  uint32_t third_in = a.kernel.in.begin()->first;
+  a.d->on_child_lifetime("to-b", third_in, true, true);
+  run_for(tun.drain_ms + 3000);
+  EXPECT_EQ(a.kernel.in.count(third_in), 0u);
 }
 
 // The largest valid byte limit (2^53 kB = 2^63 bytes): the soft limit must not overflow.
@@ -1284,10 +1292,9 @@ TEST_F(Pair, ChildRekeyOnHugeByteLifetime) {
   connect();
   uint32_t first = a.kernel.current_out;
   EXPECT_EQ(a.kernel.out[first].hard_bytes, uint64_t(1) << 63);
-  a.kernel.stats[{first, false}].bytes = (uint64_t(1) << 63) / 100 * 89;  // below 90%
-  run_for(2000);
-  EXPECT_EQ(a.kernel.current_out, first);
-  a.kernel.stats[{first, false}].bytes = (uint64_t(1) << 63) / 100 * 95;
+  // 90% of 2^63 computed without overflowing (2^63 * 90 would wrap): 2^63 / 100 * 90 + 8 * 90 / 100
+  EXPECT_EQ(a.kernel.out[first].soft_bytes, (uint64_t(1) << 63) / 100 * 90 + 7);
+  a.d->on_child_lifetime("to-b", first, false, false);
   run_for(tun.drain_ms + 500);
   EXPECT_NE(a.kernel.current_out, first);
   expect_keys_match();
