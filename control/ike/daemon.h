@@ -1,6 +1,9 @@
 // The IKEv2 daemon: connections, IKE SAs by SPI, the IKE_SA_INIT responder (half-open SAs and
 // cookies), timers (rekey, liveness, NAT keepalives, re-initiation) and the status view. One
 // thread; everything from outside comes through receive(), tick() and the injected Env/Kernel.
+// Defined in daemon.cpp (connections, IKE SA life cycle, operator actions, receiving),
+// daemon_messages.cpp (encoding, fragments), daemon_children.cpp (Child SAs in the kernel) and
+// daemon_tick.cpp (timers, status).
 #pragma once
 
 #include <cstdint>
