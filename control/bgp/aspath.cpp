@@ -81,21 +81,16 @@ AsPath AsPath::sequence(std::vector<uint32_t> asns) {
 bool decode_as_path(Reader r, bool four_octet, AsPath& out) {
   out.segments.clear();
   while (!r.empty()) {
-    uint8_t type = 0, count = 0;
-    if (!r.u8(type) || !r.u8(count)) return false;
+    const uint8_t type = r.u8();
+    const uint8_t count = r.u8();
+    if (!r.ok()) return false;
     if (type < uint8_t(SegType::kSet) || type > uint8_t(SegType::kConfedSet)) return false;
     if (count == 0) return false;  // RFC 7606 s7.2: zero segment length is malformed
     AsSegment seg{SegType(type), {}};
     seg.asns.reserve(count);
     for (unsigned i = 0; i < count; ++i) {
-      uint32_t asn = 0;
-      if (four_octet) {
-        if (!r.u32(asn)) return false;
-      } else {
-        uint16_t a16 = 0;
-        if (!r.u16(a16)) return false;
-        asn = a16;
-      }
+      const uint32_t asn = four_octet ? r.u32() : r.u16();
+      if (!r.ok()) return false;
       seg.asns.push_back(asn);
     }
     out.segments.push_back(std::move(seg));

@@ -19,20 +19,18 @@ Check bad(std::string& why, const char* what) {
 }
 Check no_validate(const PathAttrs&, const Codec&, std::string&) { return Check::kOk; }
 
-bool read_exact_u32(Reader& r, uint32_t& v) { return r.left() == 4 && r.u32(v); }
-bool read_v4(Reader& r, IpAddr& a) {
-  uint32_t v = 0;
-  if (!r.u32(v)) return false;
-  a = IpAddr::v4(v);
-  return true;
+bool read_exact_u32(Reader& r, uint32_t& v) {
+  if (r.remaining() != 4) return false;
+  v = r.u32();
+  return r.ok();
 }
+IpAddr read_v4(Reader& r) { return IpAddr::v4(r.u32()); }
 void write_v4(const IpAddr& a, Writer& w) { w.bytes(std::span<const uint8_t>(a.bytes.data(), 4)); }
 
 // ORIGIN (1). RFC 7606 s7.1: length not 1 or undefined value -> treat-as-withdraw.
 Check origin_decode(Reader r, const Codec&, PathAttrs& a, std::string& why) {
-  uint8_t v = 0;
-  if (r.left() != 1 || !r.u8(v)) return bad(why, "length is not 1");
-  a.origin = Origin(v);
+  if (r.remaining() != 1) return bad(why, "length is not 1");
+  a.origin = Origin(r.u8());
   return ok();
 }
 Check origin_validate(const PathAttrs& a, const Codec&, std::string& why) {
@@ -87,9 +85,8 @@ std::string as_path_format(const PathAttrs& a) {
 
 // NEXT_HOP (3). RFC 7606 s7.3: length not 4 or not a usable host address -> treat-as-withdraw.
 Check next_hop_decode(Reader r, const Codec&, PathAttrs& a, std::string& why) {
-  IpAddr nh;
-  if (r.left() != 4 || !read_v4(r, nh)) return bad(why, "length is not 4");
-  a.next_hop = nh;
+  if (r.remaining() != 4) return bad(why, "length is not 4");
+  a.next_hop = read_v4(r);
   return ok();
 }
 Check next_hop_validate(const PathAttrs& a, const Codec&, std::string& why) {
@@ -157,15 +154,10 @@ std::string atomic_format(const PathAttrs& a) {
 // AGGREGATOR (7). RFC 7606 s7.7: length not 6 (2-octet session) / 8 (4-octet) -> discard.
 Check decode_aggregator(Reader r, bool four, std::optional<Aggregator>& out, std::string& why) {
   Aggregator ag;
-  if (r.left() != (four ? 8u : 6u)) return bad(why, four ? "length is not 8" : "length is not 6");
-  if (four) {
-    r.u32(ag.asn);
-  } else {
-    uint16_t a16 = 0;
-    r.u16(a16);
-    ag.asn = a16;
-  }
-  read_v4(r, ag.addr);
+  if (r.remaining() != (four ? 8u : 6u))
+    return bad(why, four ? "length is not 8" : "length is not 6");
+  ag.asn = four ? r.u32() : r.u16();
+  ag.addr = read_v4(r);
   out = ag;
   return ok();
 }
@@ -195,11 +187,10 @@ std::string aggregator_format(const PathAttrs& a) {
 
 // COMMUNITIES (8). RFC 7606 s7.8: length 0 or not a multiple of 4 -> treat-as-withdraw.
 Check communities_decode(Reader r, const Codec&, PathAttrs& a, std::string& why) {
-  if (r.empty() || r.left() % 4 != 0) return bad(why, "length is 0 or not a multiple of 4");
+  if (r.empty() || r.remaining() % 4 != 0) return bad(why, "length is 0 or not a multiple of 4");
   std::vector<uint32_t> v;
-  v.reserve(r.left() / 4);
-  uint32_t x = 0;
-  while (r.u32(x)) v.push_back(x);
+  v.reserve(r.remaining() / 4);
+  while (!r.empty()) v.push_back(r.u32());
   a.communities = std::move(v);
   return ok();
 }
@@ -218,19 +209,25 @@ std::string communities_format(const PathAttrs& a) {
 // MP_REACH_NLRI (14). RFC 7606 s7.11: a next hop length that does not fit the AFI, or NLRI that
 // cannot be parsed (s5.3) -> session reset. A family we do not run is ignored.
 bool supported(AfiSafi f) { return f == kIpv4Unicast || f == kIpv6Unicast; }
-bool read_family(Reader& r, AfiSafi& f) { return r.u16(f.afi) && r.u8(f.safi); }
+AfiSafi read_family(Reader& r) {
+  AfiSafi f;
+  f.afi = r.u16();
+  f.safi = r.u8();
+  return f;
+}
 
 Check mp_reach_decode(Reader r, const Codec& c, PathAttrs& a, std::string& why) {
   MpReach m;
-  uint8_t nh_len = 0;
-  if (!read_family(r, m.family) || !r.u8(nh_len)) return bad(why, "truncated header");
+  m.family = read_family(r);
+  const uint8_t nh_len = r.u8();
+  if (!r.ok()) return bad(why, "truncated header");
   if (!supported(m.family)) {
     why = "unsupported family " + family_str(m.family);
     return Check::kIgnore;
   }
   bool v4 = m.family.afi == kAfiIpv4;
-  std::span<const uint8_t> nh;
-  if (!r.bytes(nh_len, nh)) return bad(why, "next hop overruns the attribute");
+  const std::span<const uint8_t> nh = r.view(nh_len);
+  if (!r.ok()) return bad(why, "next hop overruns the attribute");
   if (v4) {
     if (nh_len != 4) return bad(why, "IPv4 next hop length is not 4");
     m.next_hop =
@@ -240,8 +237,8 @@ Check mp_reach_decode(Reader r, const Codec& c, PathAttrs& a, std::string& why) 
     m.next_hop = IpAddr::v6(nh.data());
     if (nh_len == 32) m.link_local = IpAddr::v6(nh.data() + 16);
   }
-  uint8_t reserved = 0;
-  if (!r.u8(reserved)) return bad(why, "truncated before NLRI");
+  r.skip(1);  // reserved
+  if (!r.ok()) return bad(why, "truncated before NLRI");
   if (decode_nlri(r, v4 ? 4 : 6, c.addpath, m.nlri) != NlriError::kNone)
     return bad(why, "NLRI cannot be parsed");
   a.mp_reach = std::move(m);
@@ -275,7 +272,8 @@ std::string mp_reach_format(const PathAttrs& a) {
 // MP_UNREACH_NLRI (15). RFC 7606 s7.12 / s5.3: withdrawn routes that cannot be parsed -> reset.
 Check mp_unreach_decode(Reader r, const Codec& c, PathAttrs& a, std::string& why) {
   MpUnreach m;
-  if (!read_family(r, m.family)) return bad(why, "truncated header");
+  m.family = read_family(r);
+  if (!r.ok()) return bad(why, "truncated header");
   if (!supported(m.family)) {
     why = "unsupported family " + family_str(m.family);
     return Check::kIgnore;

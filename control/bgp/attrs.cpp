@@ -33,20 +33,13 @@ void apply_malformed(const AttrSpec& s, Outcome how, uint8_t subcode,
 void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
   std::bitset<256> seen;
   while (!r.empty() && v.ok()) {
-    const std::span<const uint8_t> at = r.rest();
-    const size_t start = r.pos();
-    uint8_t flags = 0, code = 0;
-    uint16_t len = 0;
-    bool hdr = r.u8(flags) && r.u8(code);
-    if (hdr && (flags & attr::kExtendedLength)) {
-      hdr = r.u16(len);
-    } else if (hdr) {
-      uint8_t l8 = 0;
-      hdr = r.u8(l8);
-      len = l8;
-    }
-    Reader value;
-    if (!hdr || !r.sub(len, value)) {
+    Reader at = r;  // where this attribute starts
+    const uint8_t flags = r.u8();
+    const uint8_t code = r.u8();
+    const uint16_t len = (flags & attr::kExtendedLength) ? r.u16() : r.u8();
+    const bool hdr = r.ok();
+    Reader value = r.sub(len);
+    if (!r.ok()) {
       // RFC 7606 s4: fewer octets than an attribute header, or an attribute length exceeding
       // the Total Attribute Length -> treat-as-withdraw; the Total Attribute Length still
       // locates the NLRI field.
@@ -55,7 +48,7 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
                   : "truncated attribute header");
       return;
     }
-    const std::span<const uint8_t> whole = at.first(r.pos() - start);
+    const std::span<const uint8_t> whole = at.view(r.offset() - at.offset());
 
     if (seen.test(code)) {
       // RFC 7606 s3: MP_REACH/MP_UNREACH more than once -> Malformed Attribute List; any
@@ -82,9 +75,7 @@ void decode_list(Reader r, const Codec& c, PathAttrs& out, Verdict& v) {
       // RFC 4271 s5: unknown optional transitive attributes are passed on with Partial set;
       // unknown optional non-transitive ones are quietly ignored.
       if (flags & attr::kTransitive) {
-        auto val = value.rest();
-        out.unknown.push_back(
-            RawAttr{uint8_t((flags | attr::kPartial) & 0xE0), code, Bytes(val.begin(), val.end())});
+        out.unknown.push_back(RawAttr{uint8_t((flags | attr::kPartial) & 0xE0), code, value.rest()});
       }
       continue;
     }

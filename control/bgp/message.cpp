@@ -42,10 +42,10 @@ size_t min_length(MsgType t) {
 HeaderResult decode_header(std::span<const uint8_t> buf) {
   HeaderResult res;
   Reader r(buf);
-  std::span<const uint8_t> marker;
-  uint16_t len = 0;
-  uint8_t type = 0;
-  if (!r.bytes(16, marker) || !r.u16(len) || !r.u8(type)) {
+  const std::span<const uint8_t> marker = r.view(16);
+  const uint16_t len = r.u16();
+  const uint8_t type = r.u8();
+  if (!r.ok()) {
     res.error = {err::kHeader, err::header::kBadLength, {}};
     return res;
   }
@@ -97,10 +97,9 @@ MessageResult decode_message(std::span<const uint8_t> msg, const Codec& c) {
     }
     case MsgType::kNotification: {
       Notification n;
-      r.u8(n.code);
-      r.u8(n.subcode);
-      auto rest = r.rest();
-      n.data.assign(rest.begin(), rest.end());
+      n.code = r.u8();
+      n.subcode = r.u8();
+      n.data = r.rest();
       res.message = std::move(n);
       return res;
     }
@@ -116,9 +115,9 @@ MessageResult decode_message(std::span<const uint8_t> msg, const Codec& c) {
         return res;
       }
       RouteRefresh rr;
-      r.u16(rr.family.afi);
-      r.u8(rr.subtype);
-      r.u8(rr.family.safi);
+      rr.family.afi = r.u16();
+      rr.subtype = r.u8();
+      rr.family.safi = r.u8();
       res.message = rr;
       return res;
     }

@@ -8,12 +8,12 @@ NlriError decode_nlri(Reader r, uint8_t family, bool addpath, std::vector<Nlri>&
   const unsigned max = family == 4 ? 32 : 128;
   while (!r.empty()) {
     Nlri n;
-    if (addpath && !r.u32(n.path_id)) return NlriError::kTruncated;
-    uint8_t len = 0;
-    if (!r.u8(len)) return NlriError::kTruncated;
+    if (addpath) n.path_id = r.u32();
+    const uint8_t len = r.u8();
+    if (!r.ok()) return NlriError::kTruncated;
     if (len > max) return NlriError::kBadLength;
-    std::span<const uint8_t> b;
-    if (!r.bytes((len + 7u) / 8u, b)) return NlriError::kTruncated;
+    const std::span<const uint8_t> b = r.view((len + 7u) / 8u);
+    if (!r.ok()) return NlriError::kTruncated;
     n.prefix.addr.family = family;
     std::copy(b.begin(), b.end(), n.prefix.addr.bytes.begin());
     n.prefix.len = len;

@@ -11,9 +11,11 @@ constexpr uint8_t kParamCapabilities = 2;  // RFC 5492 s4
 bool decode_capability(uint8_t code, Reader v, Capabilities& caps) {
   switch (code) {
     case cap::kMultiprotocol: {
+      if (v.remaining() != 4) return false;
       AfiSafi f;
-      uint8_t reserved = 0;
-      if (v.left() != 4 || !v.u16(f.afi) || !v.u8(reserved) || !v.u8(f.safi)) return false;
+      f.afi = v.u16();
+      v.skip(1);  // reserved
+      f.safi = v.u8();
       caps.multiprotocol.push_back(f);
       return true;
     }
@@ -21,24 +23,23 @@ bool decode_capability(uint8_t code, Reader v, Capabilities& caps) {
       caps.route_refresh = true;
       return v.empty();
     case cap::kAs4: {
-      uint32_t asn = 0;
-      if (v.left() != 4 || !v.u32(asn)) return false;
+      if (v.remaining() != 4) return false;
+      const uint32_t asn = v.u32();
       if (!caps.as4) caps.as4 = asn;
       return true;
     }
     case cap::kGracefulRestart: {
       GracefulRestart gr;
-      uint16_t word = 0;
-      if (v.left() % 4 != 2 || !v.u16(word)) return false;
+      if (v.remaining() % 4 != 2) return false;
+      const uint16_t word = v.u16();
       gr.restarting = word & 0x8000;
       gr.notification = word & 0x4000;
       gr.restart_time = word & 0x0FFF;
       while (!v.empty()) {
         GracefulRestart::Family f;
-        uint8_t flags = 0;
-        v.u16(f.family.afi);
-        v.u8(f.family.safi);
-        v.u8(flags);
+        f.family.afi = v.u16();
+        f.family.safi = v.u8();
+        const uint8_t flags = v.u8();
         f.forwarding_preserved = flags & 0x80;
         gr.families.push_back(f);
       }
@@ -46,8 +47,7 @@ bool decode_capability(uint8_t code, Reader v, Capabilities& caps) {
       return true;
     }
     default: {
-      auto rest = v.rest();
-      caps.unknown.push_back(RawCapability{code, Bytes(rest.begin(), rest.end())});
+      caps.unknown.push_back(RawCapability{code, v.rest()});
       return true;
     }
   }
@@ -75,10 +75,12 @@ MessageResult decode_open(std::span<const uint8_t> body) {
   MessageResult res;
   Open o;
   Reader r(body);
-  uint8_t opt_len = 0;
-  Reader params;
-  if (!r.u8(o.version) || !r.u16(o.my_as) || !r.u16(o.hold_time) || !r.u32(o.bgp_id) ||
-      !r.u8(opt_len) || !r.sub(opt_len, params) || !r.empty()) {
+  o.version = r.u8();
+  o.my_as = r.u16();
+  o.hold_time = r.u16();
+  o.bgp_id = r.u32();
+  Reader params = r.sub(r.u8());
+  if (!r.ok() || !r.empty()) {
     res.reset(err::kOpen, err::kUnspecific, {}, "OPEN length does not match its fields");
     return res;
   }
@@ -97,9 +99,9 @@ MessageResult decode_open(std::span<const uint8_t> body) {
     return res;
   }
   while (!params.empty()) {
-    uint8_t type = 0, len = 0;
-    Reader value;
-    if (!params.u8(type) || !params.u8(len) || !params.sub(len, value)) {
+    const uint8_t type = params.u8();
+    Reader value = params.sub(params.u8());
+    if (!params.ok()) {
       res.reset(err::kOpen, err::kUnspecific, {}, "optional parameter overruns");
       return res;
     }
@@ -109,10 +111,9 @@ MessageResult decode_open(std::span<const uint8_t> body) {
       return res;
     }
     while (!value.empty()) {
-      uint8_t code = 0, clen = 0;
-      Reader cv;
-      if (!value.u8(code) || !value.u8(clen) || !value.sub(clen, cv) ||
-          !decode_capability(code, cv, o.caps)) {
+      const uint8_t code = value.u8();
+      Reader cv = value.sub(value.u8());
+      if (!value.ok() || !decode_capability(code, cv, o.caps)) {
         res.reset(err::kOpen, err::kUnspecific, {}, "malformed capability " + std::to_string(code));
         return res;
       }

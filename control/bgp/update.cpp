@@ -43,11 +43,11 @@ UpdateResult decode_update(std::span<const uint8_t> body, const Codec& c) {
   UpdateResult res;
   Update& u = res.update;
   Reader r(body);
-  uint16_t wlen = 0, alen = 0;
-  Reader withdrawn, attrs;
   // RFC 4271 s6.3 / RFC 7606 s4: when the Withdrawn Routes Length or Total Attribute Length
   // overruns the message the NLRI cannot be located -> session reset (Malformed Attribute List).
-  if (!r.u16(wlen) || !r.sub(wlen, withdrawn) || !r.u16(alen) || !r.sub(alen, attrs)) {
+  Reader withdrawn = r.sub(r.u16());
+  Reader attrs = r.sub(r.u16());
+  if (!r.ok()) {
     res.reset(err::kUpdate, err::update::kMalformedAttrList, {},
               "withdrawn routes or path attributes length overruns the message");
     return res;
@@ -84,14 +84,14 @@ Bytes encode_update(const Update& u, const Codec& c) {
   Writer w(out);
   w.u16(0);
   w.u8(uint8_t(MsgType::kUpdate));
-  size_t wpos = w.pos();
+  size_t wpos = w.size();
   w.u16(0);
   encode_nlri(u.withdrawn, c.addpath, w);
-  w.patch_u16(wpos, uint16_t(w.pos() - wpos - 2));
-  size_t apos = w.pos();
+  w.patch_u16(wpos, uint16_t(w.size() - wpos - 2));
+  size_t apos = w.size();
   w.u16(0);
   encode_attrs(u.attrs, c, w);
-  size_t alen = w.pos() - apos - 2;
+  size_t alen = w.size() - apos - 2;
   w.patch_u16(apos, uint16_t(alen));
   encode_nlri(u.nlri, c.addpath, w);
   if (out.size() > kMaxMessageLen) return {};

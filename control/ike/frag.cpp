@@ -11,7 +11,7 @@ DecodeError parse_fragment(ByteView msg, FragHeader& out) {
   if (out.hdr.next != PayloadType::kEncryptedFragment) return DecodeError::kInvalidSyntax;
   Reader r(msg.subspan(kHeaderLen));
   out.inner_next = PayloadType(r.u8());
-  r.u8();  // flags
+  r.skip(1);  // flags
   uint16_t len = r.u16();
   out.number = r.u16();
   out.total = r.u16();
