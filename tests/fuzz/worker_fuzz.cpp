@@ -17,6 +17,7 @@
 // input (nothing leaks in the hold queues, hand-off or reassembly of a burst).
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
@@ -203,22 +204,31 @@ rte_mbuf* frame(Harness& h, const uint8_t* eth_dst, const uint8_t* src, const ui
   return m;
 }
 
-// Waits until the worker has taken everything from the rx rings and finished that poll.
+// Waits until the worker has taken everything from the rx rings and finished that poll. The
+// bound is wall-clock time, not a number of spins: a campaign shares the machine (nice, other
+// jobs), and a worker thread that is not scheduled for a while must not look like a leak.
 void settle(Harness& h) {
   const dp::Runtime& rt = dp::runtime_of(*h.gw);
   const unsigned lc = rt.worker_lcores[0];
-  for (int spin = 0; spin < 2000000; ++spin) {
+  const uint64_t deadline = rte_get_timer_cycles() + 30 * rte_get_timer_hz();
+  auto wait = [&](auto&& done, const char* what) {
+    while (!done()) {
+      if (rte_get_timer_cycles() > deadline) {
+        std::fprintf(stderr, "worker_fuzz: the worker did not %s within 30 s\n", what);
+        std::abort();
+      }
+      rte_pause();
+    }
+  };
+  wait([&] {
     bool empty = true;
     for (auto* r : h.lan.rx) empty &= rte_ring_empty(r) != 0;
     for (auto* r : h.wan.rx) empty &= rte_ring_empty(r) != 0;
-    if (empty) break;
-    rte_pause();
-  }
+    return empty;
+  }, "take the burst");
   uint64_t p0 = __atomic_load_n(&rt.counters->lcore[lc].polls, __ATOMIC_RELAXED);
-  for (int spin = 0; spin < 2000000; ++spin) {
-    if (__atomic_load_n(&rt.counters->lcore[lc].polls, __ATOMIC_RELAXED) >= p0 + 2) break;
-    rte_pause();
-  }
+  wait([&] { return __atomic_load_n(&rt.counters->lcore[lc].polls, __ATOMIC_RELAXED) >= p0 + 2; },
+       "finish the poll");
 }
 
 // Everything the control thread would get (ARP, ND, held packets) and SA events: freed.
