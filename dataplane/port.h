@@ -11,8 +11,6 @@ namespace espgw::dp {
 
 // DPDK vdev/device name of a configured port ("net_tap0" of "net_tap0,iface=x", or the PCI BDF).
 std::string device_name(const std::string& devargs);
-// The vdev that creates the exception TAP named iface.
-std::string exception_vdev(const std::string& iface);
 
 // Creates the mbuf pools and starts every port (queues: one rx per worker, one tx per worker
 // plus one for the control thread). Fills rt.ports. Returns false with err set on failure.
